@@ -1,0 +1,90 @@
+"""The one data model of a grading result.
+
+Everything the grader decides lands here; text, JSON, Gradescope, CSV, HTML and nbgrader are
+renderings of it (see ``grader.render``). Scores are always derived from the tests, never stored
+twice, so a rendering can never disagree with the verdicts.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+
+class Status(str, Enum):
+    """How one test ended."""
+
+    PASSED = "passed"
+    FAILED = "failed"          # the submission's behaviour was wrong
+    ERROR = "error"            # the submission could not be run for this test (missing, crashed at import)
+    TIMEOUT = "timeout"        # the submission's code ran past the test's time limit
+    NEEDS_GRADING = "needs a person"  # free response: waits for manual scores
+    GRADER_ERROR = "grader error"     # a bug in the grader; reported, never a crash
+
+
+class TestResult(BaseModel):
+    """One test of one exercise, or one question of one quiz."""
+
+    model_config = ConfigDict(use_enum_values=False)
+    __test__ = False  # not a pytest test class
+
+    name: str
+    score: float
+    max_score: float
+    status: Status
+    feedback: str = ""
+    concept: str | None = None
+    output: str | None = Field(default=None, description="what the student's code printed (cut)")
+    traceback: str | None = Field(default=None, description="the student's own traceback, for the instructor")
+    visibility: str = "visible"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+
+class ExerciseResult(BaseModel):
+    """One exercise (producer, consumer, payment) or one quiz (checkpoint, ...)."""
+
+    kind: str = "code"  # "code" or "quiz"
+    feedback: str = ""  # one line about the exercise as a whole (e.g. why it could not be graded)
+    tests: list[TestResult] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.tests), 4)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_score for t in self.tests), 4)
+
+
+class SubmissionResult(BaseModel):
+    """A whole submission: every exercise and quiz found or expected."""
+
+    exercises: dict[str, ExerciseResult] = Field(default_factory=dict)
+    status: str = "ok"  # ok, empty, unreadable, timed out
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def score(self) -> float:
+        return round(sum(e.score for e in self.exercises.values()), 4)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def max_score(self) -> float:
+        return round(sum(e.max_score for e in self.exercises.values()), 4)
+
+    def to_json_dict(self) -> dict:
+        """The contract's JSON object (plus extra per-test fields the contract leaves open)."""
+        data = self.model_dump(mode="json")
+        # contract order: score, max_score, exercises
+        return {"score": data["score"], "max_score": data["max_score"], "status": data["status"],
+                "exercises": data["exercises"]}
+
+    @classmethod
+    def from_json_dict(cls, data: dict) -> "SubmissionResult":
+        return cls.model_validate(data)
