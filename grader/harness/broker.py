@@ -1,0 +1,119 @@
+"""moto's SQS, as the grader sees it: set-up, inspection, and the student's forwarded requests.
+
+Verdicts about queues come from here (what is stored, what is in flight, what was deleted, which
+requests were made with which parameters), never from what a student's function returns.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.compat import HTTPHeaders
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import botocore_stubber
+
+from grader.harness.clock import VirtualClock
+
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One SQS API call a student's code made: its action and parameters."""
+
+    action: str
+    params: dict[str, Any]
+
+
+class Broker:
+    """A fresh moto SQS for one test, on the test's virtual clock."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.requests: list[Request] = []
+        self._mock = mock_aws()
+
+    def __enter__(self) -> "Broker":
+        self._mock.start()
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._mock.stop()
+
+    # the worker's host ---------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.clock.now()
+
+    def sleep(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    def aws(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Answer a request the student's boto3 client would have sent over the network."""
+        target = headers.get("X-Amz-Target") or headers.get("x-amz-target") or ""
+        action = target.rsplit(".", 1)[-1]
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = {}
+        self.requests.append(Request(action, params if isinstance(params, dict) else {}))
+        http_headers = HTTPHeaders()
+        for key, value in headers.items():
+            http_headers[key] = value
+        prepared = AWSPreparedRequest(method=method, url=url, headers=http_headers, body=body,
+                                      stream_output=False)
+        response = botocore_stubber("before-send", prepared)
+        if response is None:
+            return 400, {}, b'{"__type":"UnknownOperation","message":"not an SQS request"}'
+        return int(response.status_code), dict(response.headers), response.content or b""
+
+    # set-up -----------------------------------------------------------------------------------------
+    def create_queue(self, name: str, **attributes: int | str) -> str:
+        attrs = {k: str(v) for k, v in attributes.items()}
+        return self.sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+
+    def send(self, url: str, body: str, delay: int = 0) -> str:
+        return self.sqs.send_message(QueueUrl=url, MessageBody=body, DelaySeconds=delay)["MessageId"]
+
+    def take(self, url: str, count: int, visibility: int = 60) -> list[dict[str, Any]]:
+        """Receive as another consumer would, putting messages in flight."""
+        got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=count, VisibilityTimeout=visibility)
+        return got.get("Messages", [])
+
+    # inspection -------------------------------------------------------------------------------------
+    def queue(self, url: str) -> Any:
+        from moto.sqs.models import sqs_backends
+
+        return sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[url.rstrip("/").rsplit("/", 1)[-1]]
+
+    def queue_names(self) -> list[str]:
+        from moto.sqs.models import sqs_backends
+
+        return sorted(sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues)
+
+    def attributes(self, url: str) -> dict[str, str]:
+        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+    def stored(self, url: str) -> list[Any]:
+        """Every message not yet deleted, visible or in flight (moto Message objects)."""
+        return list(self.queue(url)._messages)
+
+    def bodies(self, url: str) -> list[str]:
+        return [m.body for m in self.stored(url)]
+
+    def available(self, url: str) -> int:
+        return len(self.queue(url).messages)
+
+    def in_flight(self, url: str) -> int:
+        return sum(1 for m in self.stored(url) if not m.visible)
+
+    def find(self, url: str, body: str) -> Any | None:
+        return next((m for m in self.stored(url) if m.body == body), None)
+
+    def calls(self, action: str) -> list[dict[str, Any]]:
+        """The parameters of each call of ``action`` the student's code made, in order."""
+        return [r.params for r in self.requests if r.action == action]

@@ -1,0 +1,168 @@
+"""The payment world of exercise 3, as the grader keeps it: a gateway that takes money, a mailer
+that sends receipts, an orders database, and deliveries of one message that may fail anywhere.
+
+Every fake can be told, call by call, to fail: the gateway before charging, or after charging with
+its reply lost; the mailer before sending; and any of them can crash the student's process at that
+point (``SimulatedCrash``), as a consumer dies mid-message and the broker redelivers.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.sandbox.client import (Database, SimulatedCrash, StudentCrashed, StudentProcess,
+                                   StudentRaised)
+
+
+class GatewayError(Exception):
+    """The gateway could not be reached: nothing was charged."""
+
+
+class GatewayTimeout(Exception):
+    """The reply was lost after the charge went through: the money was taken."""
+
+
+class MailServerDown(Exception):
+    """The mail server refused the message: nothing was sent."""
+
+
+@dataclass
+class Charge:
+    id: str
+    card_token: Any
+    amount_cents: Any
+    idempotency_key: Any
+
+
+@dataclass
+class Gateway:
+    """Charges like a real payment API: one charge per idempotency key; none without a key is spared."""
+
+    sandbox_methods = ("charge",)
+    plan: dict[int, str] = field(default_factory=dict)  # call index -> "down" | "lose_reply" | "crash_before" | "crash_after"
+    charges: list[Charge] = field(default_factory=list)
+    calls: int = 0
+    _by_key: dict[Any, Charge] = field(default_factory=dict)
+
+    def charge(self, card_token: Any = None, amount_cents: Any = None, idempotency_key: Any = None) -> str:
+        step = self.plan.get(self.calls)
+        self.calls += 1
+        if step == "down":
+            raise GatewayError("payment gateway unavailable (nothing was charged)")
+        if step == "crash_before":
+            raise SimulatedCrash("the process died while calling the gateway, before the charge")
+        if idempotency_key is not None and idempotency_key in self._by_key:
+            charge = self._by_key[idempotency_key]
+        else:
+            charge = Charge(f"ch_{len(self.charges) + 1:04d}", card_token, amount_cents, idempotency_key)
+            self.charges.append(charge)
+            if idempotency_key is not None:
+                self._by_key[idempotency_key] = charge
+        if step == "lose_reply":
+            raise GatewayTimeout("gateway timed out waiting for the reply (the charge went through)")
+        if step == "crash_after":
+            raise SimulatedCrash("the process died right after the gateway charged the card")
+        return charge.id
+
+
+@dataclass
+class Receipt:
+    to: Any
+    subject: Any
+    body: Any
+
+
+@dataclass
+class Mailer:
+    """Sends receipts; a failed send sent nothing."""
+
+    sandbox_methods = ("send",)
+    plan: dict[int, str] = field(default_factory=dict)  # call index -> "down" | "crash_after"
+    sent: list[Receipt] = field(default_factory=list)
+    calls: int = 0
+
+    def send(self, to: Any = None, subject: Any = None, body: Any = None) -> None:
+        step = self.plan.get(self.calls)
+        self.calls += 1
+        if step == "down":
+            raise MailServerDown("mail server unavailable (nothing was sent)")
+        self.sent.append(Receipt(to, subject, body))
+        if step == "crash_after":
+            raise SimulatedCrash("the process died right after the receipt was sent")
+
+
+SCHEMA = ("CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount_cents INTEGER NOT NULL, "
+          "status TEXT NOT NULL, charge_id TEXT)")
+
+
+@dataclass
+class Delivery:
+    """How one delivery of the message ended, as the broker would see it."""
+
+    outcome: str  # "returned" (acknowledged), "raised" or "crashed" (redelivered later)
+    value: Any = None
+    error: Exception | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.outcome == "returned"
+
+
+class PaymentWorld:
+    """One order, one payment message, and the student's handler receiving it again and again."""
+
+    def __init__(self, student: StudentProcess, folder: Path, amount_cents: int = 4999) -> None:
+        self.student = student
+        self.gateway = Gateway()
+        self.mailer = Mailer()
+        self.db_path = folder / "shop.sqlite3"
+        self.message = {"transaction_id": "txn-7f3a", "order_id": "ORD-1042", "card_token": "tok_visa_4242",
+                        "amount_cents": amount_cents, "email": "ada@example.com"}
+        with sqlite3.connect(self.db_path) as db:
+            db.execute(SCHEMA)
+            db.execute("INSERT INTO orders VALUES (?, ?, 'pending', NULL)",
+                       (self.message["order_id"], amount_cents))
+        db.close()
+        self.deliveries: list[Delivery] = []
+
+    @property
+    def body(self) -> str:
+        return json.dumps(self.message)
+
+    def deliver(self, body: str | None = None) -> Delivery:
+        """One delivery on a new connection; after a crash the next one runs in a new process."""
+        try:
+            value = self.student.call("process_payment", self.body if body is None else body,
+                                      self.gateway, Database(str(self.db_path)), self.mailer)
+            delivery = Delivery("returned", value)
+        except StudentRaised as exc:
+            delivery = Delivery("raised", error=exc)
+        except StudentCrashed as exc:
+            self.student.restart()
+            delivery = Delivery("crashed", error=exc)
+        self.deliveries.append(delivery)
+        return delivery
+
+    def deliver_until_acknowledged(self, limit: int = 6) -> Delivery:
+        """Redeliver, as the broker does, until the handler returns (or the limit runs out)."""
+        for _ in range(limit):
+            delivery = self.deliver()
+            if delivery.acknowledged:
+                return delivery
+        return delivery
+
+    def order(self) -> tuple[str, str | None]:
+        """The order's status and charge id, as committed (a reader sees nothing uncommitted)."""
+        db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=1)
+        try:
+            row = db.execute("SELECT status, charge_id FROM orders WHERE order_id = ?",
+                             (self.message["order_id"],)).fetchone()
+        finally:
+            db.close()
+        return (row[0], row[1]) if row else ("missing", None)
+
+    def money_charged(self) -> int:
+        return len(self.gateway.charges)

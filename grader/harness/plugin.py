@@ -1,0 +1,188 @@
+"""The pytest plugin the hidden suites run under.
+
+It guarantees: every test has points (``@pytest.mark.grade``); every outcome becomes one
+``TestResult`` whose feedback names the concept the code got wrong, never the test's source; the
+student's code only ever runs in a worker (the ``producer``, ``consumer`` and ``payment``
+fixtures), on a fresh broker and a virtual clock per test; an exercise whose file cannot be
+imported is tried once, and its tests all score 0 with that one reason.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from grader.harness.broker import Broker
+from grader.harness.clock import VirtualClock
+from grader.harness.payments import PaymentWorld
+from grader.results import Status, TestResult
+from grader.sandbox.client import (Limits, MissingFunction, NotGradable, StudentCrashed, StudentFailure,
+                                   StudentProcess, StudentRaised, StudentTimeout, Zygote)
+
+MODULE_NAMES = {"producer": "sqs_producer", "consumer": "sqs_consumer", "payment": "payment_handler"}
+OUTPUT_IN_FEEDBACK = 2000
+
+
+class Mistake(AssertionError):
+    """A behaviour the contract excludes; its message is feedback for the student."""
+
+
+def expect(condition: object, feedback: str) -> None:
+    """Fail the test with ``feedback`` (what the code did, in the course's terms) unless ``condition``."""
+    if not condition:
+        raise Mistake(feedback)
+
+
+@dataclass
+class Submission:
+    """The exercise files of one submission, as the runner staged them."""
+
+    files: dict[str, Path]                      # exercise -> staged file
+    problems: dict[str, str] = field(default_factory=dict)  # exercise -> why it cannot be graded
+
+
+class GradingPlugin:
+    """Fixtures and result collection for one grading run of one submission."""
+
+    def __init__(self, submission: Submission, zygote: Zygote, sandbox: dict[str, Any] | None = None,
+                 limits: Limits | None = None) -> None:
+        self.submission = submission
+        self.zygote = zygote
+        self.sandbox = sandbox or {}
+        self.limits = limits or Limits()
+        self.results: dict[str, list[TestResult]] = {}
+        self.not_gradable: dict[str, str] = dict(submission.problems)
+        self._scratch_root = Path(tempfile.mkdtemp(prefix="brokerlab-"))
+        os.chmod(self._scratch_root, 0o711)
+        self._outcomes: dict[str, tuple[BaseException | None, str]] = {}
+        self._students: dict[str, StudentProcess] = {}
+
+    def close(self) -> None:
+        shutil.rmtree(self._scratch_root, ignore_errors=True)
+
+    # -- fixtures ------------------------------------------------------------------------------------
+    @pytest.fixture
+    def clock(self) -> Iterator[VirtualClock]:
+        """Virtual time, frozen at the course's date; moves only when something waits."""
+        with VirtualClock() as clock:
+            yield clock
+
+    @pytest.fixture
+    def broker(self, clock: VirtualClock) -> Iterator[Broker]:
+        """A fresh, empty moto SQS for this test."""
+        with Broker(clock) as broker:
+            yield broker
+
+    @pytest.fixture
+    def scratch(self, request: pytest.FixtureRequest) -> Path:
+        """A folder of this test's own that the worker may write in."""
+        folder = Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=self._scratch_root))
+        uid = self.sandbox.get("uid")
+        if uid is not None:
+            os.chown(folder, uid, uid)
+        return folder
+
+    def _student(self, exercise: str, broker: Broker, scratch: Path, request: pytest.FixtureRequest
+                 ) -> Iterator[StudentProcess]:
+        if exercise in self.not_gradable:
+            raise NotGradable(self.not_gradable[exercise])
+        student = StudentProcess(self.zygote, MODULE_NAMES[exercise], self.submission.files[exercise],
+                                 scratch, broker, self.limits, self.sandbox)
+        try:
+            student.start()
+        except NotGradable as exc:
+            self.not_gradable[exercise] = str(exc)
+            raise
+        self._students[request.node.nodeid] = student
+        try:
+            yield student
+        finally:
+            student.kill()
+
+    @pytest.fixture
+    def producer(self, broker: Broker, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        """The student's sqs_producer.py, imported in a worker."""
+        yield from self._student("producer", broker, scratch, request)
+
+    @pytest.fixture
+    def consumer(self, broker: Broker, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        """The student's sqs_consumer.py, imported in a worker."""
+        yield from self._student("consumer", broker, scratch, request)
+
+    @pytest.fixture
+    def payment(self, broker: Broker, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        """The student's payment_handler.py, imported in a worker."""
+        yield from self._student("payment", broker, scratch, request)
+
+    @pytest.fixture
+    def shop(self, payment: StudentProcess, scratch: Path) -> PaymentWorld:
+        """One pending order, its payment message, a gateway, a mailer, and the student's handler."""
+        if self.sandbox.get("uid") is not None:
+            world = PaymentWorld(payment, scratch)
+            os.chown(world.db_path, self.sandbox["uid"], self.sandbox["uid"])
+            return world
+        return PaymentWorld(payment, scratch)
+
+    # -- hooks ---------------------------------------------------------------------------------------
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "grade(points, concept, lesson): points and teaching of a test")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+        yield
+        if call.excinfo is not None and item.nodeid not in self._outcomes:
+            self._outcomes[item.nodeid] = (call.excinfo.value, call.when)
+        if call.when == "teardown":
+            self._record(item)
+
+    def _record(self, item: pytest.Item) -> None:
+        marker = item.get_closest_marker("grade")
+        points = float(marker.kwargs.get("points", 1)) if marker else 1.0
+        concept = marker.kwargs.get("concept") if marker else None
+        lesson = marker.kwargs.get("lesson", "") if marker else ""
+        exercise = item.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+        name = item.name.removeprefix("test_")
+        error, when = self._outcomes.pop(item.nodeid, (None, "call"))
+        student = self._students.pop(item.nodeid, None)
+        result = classify(name, points, concept, lesson, error, when)
+        if student is not None and result.status is not Status.PASSED:
+            output = student.output()
+            result.output = output[-OUTPUT_IN_FEEDBACK:] if output else None
+        self.results.setdefault(exercise, []).append(result)
+
+
+def classify(name: str, points: float, concept: str | None, lesson: str,
+             error: BaseException | None, when: str) -> TestResult:
+    """Turn a test's outcome into points and feedback a student can learn from."""
+    def result(status: Status, feedback: str, traceback: str | None = None) -> TestResult:
+        score = points if status is Status.PASSED else 0.0
+        return TestResult(name=name, score=score, max_score=points, status=status, feedback=feedback,
+                          concept=concept, traceback=traceback)
+
+    def taught(text: str) -> str:
+        return f"{text} {lesson}".strip() if lesson else text
+
+    if error is None:
+        return result(Status.PASSED, "")
+    if isinstance(error, NotGradable):
+        return result(Status.ERROR, f"Not graded: {error}")
+    if isinstance(error, Mistake):
+        return result(Status.FAILED, taught(str(error)))
+    if isinstance(error, StudentTimeout):
+        return result(Status.TIMEOUT, taught(f"{error.function}() never finished: {error}."))
+    if isinstance(error, StudentRaised):
+        return result(Status.FAILED, taught(f"{error.function}() raised {error.type_name}: {error.message}"),
+                      error.traceback)
+    if isinstance(error, MissingFunction):
+        return result(Status.FAILED, f"{error} (the contract names it: check its spelling and signature).")
+    if isinstance(error, StudentCrashed):
+        return result(Status.FAILED, taught(f"{error.function}(): {error}."))
+    if isinstance(error, StudentFailure):
+        return result(Status.FAILED, taught(str(error)))
+    return result(Status.GRADER_ERROR, f"The grader hit an internal error in this test ({type(error).__name__}: "
+                                       f"{error}); it is not your fault and your instructor has been told.")

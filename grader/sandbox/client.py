@@ -1,0 +1,356 @@
+"""The trusted side of the channel: start a student's module in a worker and call into it.
+
+``StudentProcess.call`` sends one call and then serves the worker's requests (AWS requests for
+the grader's broker, virtual sleeps, calls back into the grader's objects) until the student's
+function returns or raises, or until a limit runs out. Limits are counted in virtual seconds and
+in requests, so they hit the same submission the same way every run; a wall-clock limit catches
+code that spins without asking for anything.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from grader.sandbox import protocol
+
+OUTPUT_LIMIT = 64 * 1024
+
+
+# -- what goes wrong, as the hidden suites see it ------------------------------------------------
+
+class NotGradable(Exception):
+    """The exercise cannot be graded at all (file missing, empty, not UTF-8, fails at import)."""
+
+
+class StudentFailure(Exception):
+    """The student's code did not return normally from a call."""
+
+    function: str = ""
+
+
+class StudentRaised(StudentFailure):
+    """The student's function raised; ``types`` is the exception's class and its bases, by name."""
+
+    def __init__(self, types: list[str], message: str, traceback: str) -> None:
+        self.types, self.message, self.traceback = types, message, traceback
+        super().__init__(f"{types[0] if types else 'Exception'}: {message}")
+
+    def is_a(self, name: str) -> bool:
+        return name in self.types
+
+    @property
+    def type_name(self) -> str:
+        return self.types[0] if self.types else "Exception"
+
+
+class StudentCrashed(StudentFailure):
+    """The worker died (it exited, was killed, or a simulated crash was injected)."""
+
+
+class StudentTimeout(StudentFailure):
+    """The call ran past a limit (virtual time, requests, or wall time)."""
+
+
+class MissingFunction(StudentFailure):
+    """The module has no such function."""
+
+
+class SimulatedCrash(Exception):
+    """Raised by a grader object inside a callback: the worker is killed at that very point."""
+
+
+# -- what the student's code is handed -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class SqsClient:
+    """Stands for a boto3 SQS client; the worker builds a real one that forwards to the broker."""
+
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Database:
+    """Stands for a new ``sqlite3.Connection`` to this file, opened inside the worker."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A value the student returned that JSON cannot hold: only its type and repr came back."""
+
+    type: str
+    repr: str
+
+
+class Host(Protocol):
+    """What the worker's requests are answered from: the broker and the virtual clock."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def aws(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]: ...
+
+
+@dataclass
+class Limits:
+    virtual_seconds: float = 900.0
+    requests: int = 3000
+    wall_seconds: float = 4.0
+    import_wall_seconds: float = 4.0
+
+
+# -- the zygote ------------------------------------------------------------------------------------
+
+class Zygote:
+    """Owns the warm process that forks workers. One per grading process tree."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        debug = os.environ.get("BROKERLAB_DEBUG")
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-m", "grader.sandbox.zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            stdout=None if debug else subprocess.DEVNULL, stderr=None if debug else subprocess.DEVNULL,
+        )
+        theirs.close()
+        self.control = ours
+
+    def fork(self, request: dict[str, Any]) -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        socket.send_fds(self.control, [json.dumps(request).encode()], [theirs.fileno()])
+        theirs.close()
+        return ours
+
+    def close(self) -> None:
+        self.control.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# -- one student module in one worker ------------------------------------------------------------
+
+@dataclass
+class StudentProcess:
+    """A student's exercise file, imported in a worker, called by the hidden suites."""
+
+    zygote: Zygote
+    module_name: str
+    source: Path
+    scratch: Path
+    host: Host
+    limits: Limits = field(default_factory=Limits)
+    sandbox: dict[str, Any] = field(default_factory=dict)
+    sock: socket.socket | None = None
+    pid: int | None = None
+    requests_seen: list[dict[str, Any]] = field(default_factory=list)
+    _refs: dict[int, Any] = field(default_factory=dict)
+
+    # lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Fork a worker and import the module; NotGradable if the import fails."""
+        module_path = self.scratch / f"{self.module_name}.py"
+        if not module_path.exists():
+            module_path.write_bytes(self.source.read_bytes())
+        self.sock = self.zygote.fork({
+            "module_name": self.module_name, "module_path": str(module_path),
+            "scratch": str(self.scratch), "output_path": str(self.output_path), **self.sandbox,
+        })
+        try:
+            first = protocol.recv(self.sock, timeout=10)
+        except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
+            self.kill()
+            raise RuntimeError(f"the sandbox did not start ({type(exc).__name__})") from exc
+        self.pid = int(first["pid"])
+        try:
+            hello = self._exchange({"hello"}, self.limits.import_wall_seconds)
+        except StudentTimeout as exc:
+            raise NotGradable(f"importing {self.source.name} did not finish: {exc}") from exc
+        except StudentCrashed as exc:
+            raise NotGradable(f"{self.source.name} exited while being imported"
+                              f"{self._output_hint()}") from exc
+        if "error" in hello:
+            err = hello["error"]
+            types = err.get("types") or ["Exception"]
+            if "SystemExit" in types:
+                what = "called exit() while being imported"
+            elif "SyntaxError" in types:
+                what = f"has a syntax error, {err.get('message', '')}"
+            else:
+                what = f"raised {types[0]}: {str(err.get('message', ''))[:300]} while being imported"
+            self.kill()
+            raise NotGradable(f"{self.source.name} {what}")
+
+    def restart(self) -> None:
+        """As after a crash: a new process, the module imported afresh, no memory of before."""
+        self.kill()
+        self.start()
+
+    def kill(self) -> None:
+        if self.pid is not None:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(self.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self.pid = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    close = kill
+
+    @property
+    def output_path(self) -> Path:
+        return self.scratch / ".output"
+
+    def output(self) -> str:
+        """What the student's code printed so far, cut to a readable size."""
+        try:
+            with open(self.output_path, "rb") as fh:
+                data = fh.read(OUTPUT_LIMIT + 1)
+        except OSError:
+            return ""
+        text = data[:OUTPUT_LIMIT].decode("utf-8", "replace")
+        return text + ("\n[... output cut ...]" if len(data) > OUTPUT_LIMIT else "")
+
+    def _output_hint(self) -> str:
+        tail = self.output().strip().splitlines()[-1:]
+        return f" (last output: {tail[0][:200]})" if tail else ""
+
+    # calls ----------------------------------------------------------------------------------------
+    def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
+        """Run ``function(*args, **kwargs)`` in the worker and return its (decoded) result."""
+        if self.sock is None:
+            self.start()
+        assert self.sock is not None
+        self._refs.clear()
+        started = self.host.now()
+        protocol.send(self.sock, {"op": "call", "function": function, "args": self._encode(list(args)),
+                                  "kwargs": self._encode(kwargs), "now": started, "seed": 0})
+        try:
+            reply = self._exchange({"return", "raise", "missing"}, self.limits.wall_seconds, started)
+        except StudentFailure as exc:
+            exc.function = function
+            raise
+        if reply["op"] == "missing":
+            failure: StudentFailure = MissingFunction(f"{self.source.name} has no function {function}()")
+        elif reply["op"] == "raise":
+            failure = StudentRaised(list(reply.get("types") or []), str(reply.get("message", "")),
+                                    str(reply.get("traceback", "")))
+        else:
+            return _decode(reply.get("value"))
+        failure.function = function
+        raise failure
+
+    def _exchange(self, until: set[str], wall_limit: float, started: float | None = None) -> dict[str, Any]:
+        assert self.sock is not None
+        waited = 0.0
+        count = 0
+        started = self.host.now() if started is None else started
+        while True:
+            t0 = time.monotonic()
+            try:
+                message = protocol.recv(self.sock, timeout=max(0.01, wall_limit - waited))
+            except protocol.ChannelTimeout:
+                self.kill()
+                raise StudentTimeout(f"it ran for more than {wall_limit:g} s of real time "
+                                     "without returning") from None
+            except (protocol.ChannelClosed, protocol.ProtocolError) as exc:
+                self.kill()
+                raise StudentCrashed(f"the process ended without replying ({exc})") from None
+            waited += time.monotonic() - t0
+            op = message["op"]
+            if op in until:
+                return message
+            count += 1
+            if count > self.limits.requests:
+                self.kill()
+                raise StudentTimeout(f"it made more than {self.limits.requests} requests in one call")
+            reply = self._answer(message)
+            elapsed = self.host.now() - started
+            if elapsed > self.limits.virtual_seconds:
+                self.kill()
+                raise StudentTimeout(f"it was still running after {elapsed:.0f} s of (virtual) time")
+            reply["now"] = self.host.now()
+            protocol.send(self.sock, reply)
+
+    def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
+        op = message["op"]
+        if op == "aws":
+            self.requests_seen.append(message)
+            status, headers, body = self.host.aws(message["method"], message["url"],
+                                                  dict(message.get("headers") or {}),
+                                                  base64.b64decode(message.get("body") or ""))
+            return {"op": "reply", "value": {"status": status, "headers": headers,
+                                             "body": base64.b64encode(body).decode("ascii")}}
+        if op == "sleep":
+            self.host.sleep(float(message["seconds"]))
+            return {"op": "reply", "value": None}
+        if op == "callback":
+            target = self._refs.get(int(message["ref"]))
+            method = message.get("method")
+            if target is None or (method is not None and method not in _allowed_methods(target)):
+                return {"op": "reply", "error": {"type": "AttributeError", "message": f"no method {method}"}}
+            fn = target if method is None else getattr(target, method)
+            try:
+                value = fn(*_decode(message.get("args") or []), **_decode(message.get("kwargs") or {}))
+            except SimulatedCrash as exc:
+                self.kill()
+                raise StudentCrashed(f"simulated crash: {exc}") from None
+            except Exception as exc:
+                return {"op": "reply", "error": {"type": type(exc).__name__, "message": str(exc)}}
+            return {"op": "reply", "value": self._encode(value)}
+        self.kill()
+        raise StudentCrashed(f"the worker sent an unknown request {op!r}")
+
+    def _encode(self, value: Any) -> Any:
+        if isinstance(value, SqsClient):
+            return {"$sqs": {"region": value.region}}
+        if isinstance(value, Database):
+            return {"$sqlite": value.path}
+        if isinstance(value, _dt.datetime):
+            return {"$datetime": value.isoformat()}
+        if isinstance(value, (list, tuple)):
+            return [self._encode(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._encode(v) for k, v in value.items()}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        ref = len(self._refs) + 1
+        self._refs[ref] = value
+        methods = _allowed_methods(value)
+        if methods:
+            return {"$object": {"ref": ref, "methods": sorted(methods), "name": type(value).__name__}}
+        if callable(value):
+            return {"$callable": {"ref": ref, "name": getattr(value, "__name__", "handler")}}
+        raise TypeError(f"cannot hand a {type(value).__name__} to student code")
+
+
+def _allowed_methods(obj: Any) -> frozenset[str]:
+    """A grader object exposes only the methods it lists in ``sandbox_methods``."""
+    return frozenset(getattr(obj, "sandbox_methods", ()))
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"$repr", "$type"}:
+            return Opaque(str(value["$type"]), str(value["$repr"]))
+        return {k: _decode(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,269 @@
+"""The untrusted side: import one student file and answer the grader's calls.
+
+Runs in a child of the zygote, after ``isolation`` has confined it. Everything the student's code
+is handed comes from ``decode``: JSON values as they are, and stand-ins for the grader's objects
+(an SQS client whose HTTP requests travel to the grader's broker, proxies for the gateway, the
+mailer and handlers, a fresh sqlite connection). Time is virtual: ``time.sleep`` asks the grader to
+move its clock, and every reply carries the grader's "now".
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import importlib.util
+import math
+import os
+import random
+import socket
+import sqlite3
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+from grader.sandbox import protocol
+
+_channel: socket.socket | None = None
+_traveller: Any = None
+_real_sleep = time.sleep
+MAX_DEPTH = 24
+
+
+class GatewayError(Exception):
+    """The payment gateway failed."""
+
+
+class GatewayTimeout(GatewayError, TimeoutError):
+    """The gateway's reply was lost: the charge may have gone through."""
+
+
+class CardDeclined(GatewayError):
+    """The gateway refused the charge."""
+
+
+class MailServerDown(ConnectionError):
+    """The mail server refused the message: nothing was sent."""
+
+
+_KNOWN_ERRORS: dict[str, type[BaseException]] = {
+    cls.__name__: cls for cls in (GatewayError, GatewayTimeout, CardDeclined, MailServerDown,
+                                  ValueError, RuntimeError, KeyError, TypeError, TimeoutError,
+                                  ConnectionError, Exception)
+}
+
+
+def _error_class(name: str) -> type[BaseException]:
+    if name not in _KNOWN_ERRORS:
+        _KNOWN_ERRORS[name] = type(name, (Exception,), {})
+    return _KNOWN_ERRORS[name]
+
+
+# -- the clock -------------------------------------------------------------------------------
+
+def _set_now(now: float | None) -> None:
+    global _traveller
+    if now is None:
+        return
+    if _traveller is None:
+        import time_machine
+
+        _traveller = time_machine.travel(now, tick=False).start()
+    else:
+        _traveller.move_to(now)
+
+
+def virtual_sleep(seconds: float) -> None:
+    """``time.sleep`` for student code: costs no wall time, moves the grader's clock."""
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        raise TypeError(f"'{type(seconds).__name__}' object cannot be interpreted as an integer")
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    if _channel is None:  # not serving (warm-up in the zygote)
+        return
+    request({"op": "sleep", "seconds": float(seconds)})
+
+
+# -- talking to the grader ---------------------------------------------------------------------
+
+def request(message: dict[str, Any]) -> Any:
+    """Ask the grader for something and wait for its reply; raise what the grader says to raise."""
+    assert _channel is not None
+    protocol.send(_channel, message)
+    reply = protocol.recv(_channel)
+    _set_now(reply.get("now"))
+    if "error" in reply:
+        err = reply["error"]
+        raise _error_class(str(err.get("type", "Exception")))(str(err.get("message", "")))
+    return decode(reply.get("value"))
+
+
+class _RawBody:
+    """What botocore reads a response body from."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any):
+        if self._data:
+            yield self._data
+            self._data = b""
+
+    def read(self, *_: Any) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+def forward_aws_request(request: Any, **_: Any) -> Any:
+    """botocore ``before-send`` hook: the request goes to the grader's broker, not the network."""
+    if _channel is None:
+        return None
+    from botocore.awsrequest import AWSResponse
+
+    body = request.body
+    if hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    headers = {k: (v.decode("latin-1") if isinstance(v, bytes) else str(v)) for k, v in request.headers.items()}
+    reply = _raw_request({"op": "aws", "method": request.method, "url": request.url, "headers": headers,
+                          "body": base64.b64encode(body or b"").decode("ascii")})
+    return AWSResponse(request.url, int(reply["status"]), reply["headers"],
+                       _RawBody(base64.b64decode(reply["body"])))
+
+
+def _raw_request(message: dict[str, Any]) -> dict[str, Any]:
+    assert _channel is not None
+    protocol.send(_channel, message)
+    reply = protocol.recv(_channel)
+    _set_now(reply.get("now"))
+    return reply["value"]
+
+
+def install_aws_forwarding() -> None:
+    """Every botocore client made in this process (the student's own in ``main`` too) forwards."""
+    import botocore.handlers
+
+    botocore.handlers.BUILTIN_HANDLERS.append(("before-send", forward_aws_request))
+
+
+def make_sqs_client(region: str) -> Any:
+    import boto3
+
+    return boto3.client("sqs", region_name=region)
+
+
+# -- values ----------------------------------------------------------------------------------
+
+class _Proxy:
+    """A grader object seen from the sandbox: its allowed methods call back to the grader."""
+
+    def __init__(self, ref: int, methods: list[str], name: str) -> None:
+        self._ref, self._methods, self._name = ref, methods, name
+
+    def __getattr__(self, attr: str) -> Callable[..., Any]:
+        if attr.startswith("_") or attr not in self._methods:
+            raise AttributeError(f"'{self._name}' object has no attribute '{attr}'")
+        return lambda *args, **kwargs: _callback(self._ref, attr, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self._name}>"
+
+
+def _callback(ref: int, method: str | None, args: tuple, kwargs: dict) -> Any:
+    return request({"op": "callback", "ref": ref, "method": method,
+                    "args": encode(list(args)), "kwargs": encode(kwargs)})
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1:
+            (key, inner), = value.items()
+            if key == "$sqs":
+                return make_sqs_client(inner["region"])
+            if key == "$sqlite":
+                return sqlite3.connect(inner)
+            if key == "$callable":
+                ref = int(inner["ref"])
+                fn = lambda *args, **kwargs: _callback(ref, None, args, kwargs)  # noqa: E731
+                fn.__name__ = fn.__qualname__ = str(inner.get("name", "handler"))
+                return fn
+            if key == "$object":
+                return _Proxy(int(inner["ref"]), list(inner["methods"]), str(inner["name"]))
+            if key == "$datetime":
+                return _dt.datetime.fromisoformat(inner)
+        return {k: decode(v) for k, v in value.items()}
+    return value
+
+
+def encode(value: Any, depth: int = 0) -> Any:
+    """A student's value as JSON; anything JSON cannot hold becomes its type and repr."""
+    if depth > MAX_DEPTH:
+        return {"$repr": "...", "$type": type(value).__name__}
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"$repr": repr(value), "$type": "float"}
+    if isinstance(value, (list, tuple)):
+        return [encode(v, depth + 1) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: encode(v, depth + 1) for k, v in value.items()}
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__ must not break the channel
+        text = "<unrepresentable>"
+    return {"$repr": text[:500], "$type": type(value).__name__}
+
+
+def _describe_exception(exc: BaseException, student_file: str) -> dict[str, Any]:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    lines = ["Traceback (most recent call last):\n"] + traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<unprintable>"
+    if isinstance(exc, SyntaxError):
+        message = f"line {exc.lineno}: {exc.msg}"
+    return {"types": [c.__name__ for c in type(exc).__mro__], "message": message[:2000],
+            "traceback": "".join(lines)[-20000:]}
+
+
+# -- the loop --------------------------------------------------------------------------------
+
+def serve(sock: socket.socket, module_name: str, module_path: str) -> None:
+    """Import the student's module, then answer calls until told to stop."""
+    global _channel
+    _channel = sock
+    time.sleep = virtual_sleep
+    module = None
+    try:
+        spec = importlib.util.spec_from_file_location(module_name, module_path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt at import too
+        protocol.send(sock, {"op": "hello", "error": _describe_exception(exc, module_path)})
+        return
+    protocol.send(sock, {"op": "hello"})
+    while True:
+        message = protocol.recv(sock)
+        if message["op"] != "call":
+            return
+        _set_now(message.get("now"))
+        random.seed(message.get("seed", 0))
+        function = getattr(module, message["function"], None)
+        if not callable(function):
+            protocol.send(sock, {"op": "missing", "function": message["function"]})
+            continue
+        try:
+            result = function(*decode(message.get("args", [])), **decode(message.get("kwargs", {})))
+        except BaseException as exc:
+            reply = {"op": "raise", **_describe_exception(exc, module_path)}
+        else:
+            reply = {"op": "return", "value": encode(result)}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        protocol.send(sock, reply)

@@ -1,0 +1,1 @@
+"""The hidden suites: one module per exercise, each test worth points and naming a concept."""
