@@ -71,6 +71,10 @@ class Broker:
             return 400, {}, b'{"__type":"UnknownOperation","message":"not an SQS request"}'
         return int(response.status_code), dict(response.headers), response.content or b""
 
+    def mark(self, action: str) -> None:
+        """Put a grader's event (e.g. "Handled") in the request log, to judge the order of calls."""
+        self.requests.append(Request(action, {}))
+
     # set-up -----------------------------------------------------------------------------------------
     def create_queue(self, name: str, **attributes: int | str) -> str:
         attrs = {k: str(v) for k, v in attributes.items()}

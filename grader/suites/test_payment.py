@@ -1,0 +1,166 @@
+"""Exercise 3, payment_handler.py: an idempotent handler under at-least-once delivery.
+
+Each test delivers the same payment message again and again, as the broker does after a failure,
+each time on a new connection to the same sqlite file (and in a new process after a crash), and
+judges by the money the gateway took, the order row committed, and the receipts the mailer sent.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grader.harness.plugin import expect
+
+IDEMPOTENCY_LESSON = ("The course's Option 1 checks 'already processed' in its own database, but if the gateway's "
+                      "reply is lost (or the process dies) after the charge, nothing was recorded and the retry "
+                      "charges again. Pass the transaction id as the gateway's idempotency_key: the gateway itself "
+                      "then refuses to charge twice.")
+PROPAGATE_LESSON = ("When a step fails, let the exception propagate: the message is not acknowledged and the "
+                    "broker delivers it again, so the payment can be completed later.")
+
+
+def check_settled(shop, receipts: tuple[int, ...] = (1,)) -> None:
+    """The single charge, the paid order with that charge's id, and the receipts."""
+    charges = shop.gateway.charges
+    expect(charges, "The card was never charged.")
+    expect(len(charges) == 1, f"The card was charged {len(charges)} times for one payment. " + IDEMPOTENCY_LESSON)
+    charge = charges[0]
+    message = shop.message
+    expect(charge.card_token == message["card_token"] and charge.amount_cents == message["amount_cents"],
+           f"The charge was for card {charge.card_token!r} and {charge.amount_cents!r} cents, not the message's "
+           f"{message['card_token']!r} and {message['amount_cents']} cents.")
+    status, charge_id = shop.order()
+    expect(status == "paid", f"The order ended '{status}', not 'paid' (was the change committed?).")
+    expect(charge_id == charge.id, f"The order's charge_id is {charge_id!r}, not the charge's id {charge.id!r}.")
+    sent = shop.mailer.sent
+    expect(len(sent) in receipts, f"{len(sent)} receipts were sent; exactly one is expected.")
+    expect(all(r.to == message["email"] for r in sent), f"A receipt went to {sent[0].to!r}, not {message['email']!r}.")
+
+
+def first_delivery_not_acknowledged(shop, what: str) -> None:
+    delivery = shop.deliver()
+    expect(not delivery.acknowledged,
+           f"When {what}, process_payment returned {delivery.value!r}: the message would be acknowledged with the "
+           "payment unfinished. " + PROPAGATE_LESSON)
+
+
+@pytest.mark.grade(points=5, concept="processing a payment",
+                   lesson="Charge the card, mark the order paid with the charge id and commit, send one receipt.")
+def test_charges_once_pays_and_sends_receipt(shop):
+    delivery = shop.deliver()
+    expect(delivery.outcome != "raised" or False,
+           f"process_payment raised {getattr(delivery.error, 'type_name', '')}: "
+           f"{getattr(delivery.error, 'message', '')[:200]}")
+    check_settled(shop)
+    expect(delivery.value is True, f"process_payment returned {delivery.value!r} after doing the work, not True.")
+
+
+@pytest.mark.grade(points=4, concept="idempotent consumers",
+                   lesson="At-least-once delivery means a completed message can arrive again: recognise it, charge "
+                          "nothing, send nothing, and return False.")
+def test_completed_message_again_does_nothing(shop):
+    shop.deliver_until_acknowledged()
+    again = shop.deliver()
+    check_settled(shop)
+    expect(again.acknowledged, f"The duplicate delivery raised {getattr(again.error, 'type_name', '')} instead of "
+                               "being recognised as already complete.")
+    expect(again.value is False, f"For an already completed payment process_payment returned {again.value!r}, "
+                                 "not False.")
+
+
+@pytest.mark.grade(points=5, concept="idempotency keys", lesson=IDEMPOTENCY_LESSON)
+def test_reply_lost_after_charge(shop):
+    shop.gateway.plan = {0: "lose_reply"}
+    first_delivery_not_acknowledged(shop, "the gateway's reply was lost")
+    shop.deliver_until_acknowledged()
+    check_settled(shop)
+
+
+@pytest.mark.grade(points=4, concept="completing after a failure", lesson=PROPAGATE_LESSON)
+def test_mail_server_down(shop):
+    shop.mailer.plan = {0: "down"}
+    first_delivery_not_acknowledged(shop, "the mail server was down")
+    shop.deliver_until_acknowledged()
+    expect(shop.mailer.sent, "The receipt was never sent: the first attempt failed and the redelivery did not send "
+                             "it (was the payment marked complete before the receipt went out?).")
+    check_settled(shop)
+
+
+@pytest.mark.grade(points=4, concept="crash recovery", lesson=IDEMPOTENCY_LESSON)
+def test_crash_after_charge_before_commit(shop):
+    shop.gateway.plan = {0: "crash_after"}
+    shop.deliver()
+    shop.deliver_until_acknowledged()
+    check_settled(shop)
+
+
+@pytest.mark.grade(points=3, concept="crash recovery",
+                   lesson="Record a payment as done only after the work is done: a crash before the charge must "
+                          "leave nothing that makes the redelivery skip the charge.")
+def test_crash_before_charge(shop):
+    shop.gateway.plan = {0: "crash_before"}
+    shop.deliver()
+    shop.deliver_until_acknowledged()
+    check_settled(shop)
+
+
+@pytest.mark.grade(points=2, concept="crash recovery",
+                   lesson="If the process dies right after the receipt went out, the redelivery may send a second "
+                          "receipt, but it must never charge again.")
+def test_crash_after_receipt_sent(shop):
+    shop.mailer.plan = {0: "crash_after"}
+    shop.deliver()
+    shop.deliver_until_acknowledged()
+    check_settled(shop, receipts=(1, 2))
+
+
+@pytest.mark.grade(points=4, concept="idempotent consumers",
+                   lesson="Whatever fails, however often: one charge, a paid order, one receipt.")
+def test_failures_in_a_row(shop):
+    shop.gateway.plan = {0: "lose_reply", 1: "crash_after", 2: "crash_before"}
+    shop.mailer.plan = {0: "down"}
+    final = shop.deliver_until_acknowledged(limit=8)
+    expect(final.acknowledged, f"After {len(shop.deliveries)} deliveries the payment was still not complete.")
+    again = shop.deliver()
+    check_settled(shop)
+    expect(again.acknowledged and again.value is False,
+           "Delivered once more after completing, process_payment did not return False.")
+
+
+MALFORMED = [
+    ("a body that is not JSON", "charge ada 49.99"),
+    ("a JSON list", "[]"),
+    ("no email", {"email": None}),
+    ("no transaction_id", {"transaction_id": None}),
+    ("amount_cents 0", {"amount_cents": 0}),
+    ("a negative amount_cents", {"amount_cents": -4999}),
+    ("amount_cents as a string", {"amount_cents": "4999"}),
+    ("amount_cents as a float", {"amount_cents": 49.99}),
+]
+
+
+@pytest.mark.grade(points=4, concept="validating before side effects",
+                   lesson="Validate the whole message first and raise ValueError before charging, writing or mailing "
+                          "anything: a malformed message must leave no trace.")
+def test_malformed_message_value_error(shop):
+    for what, change in MALFORMED:
+        if isinstance(change, str):
+            body = change
+        else:
+            message = dict(shop.message)
+            for key, value in change.items():
+                if value is None:
+                    message.pop(key)
+                else:
+                    message[key] = value
+            body = json.dumps(message)
+        delivery = shop.deliver(body)
+        expect(delivery.outcome == "raised" and delivery.error.is_a("ValueError"),
+               f"For {what}, process_payment "
+               + (f"raised {delivery.error.type_name}" if delivery.outcome == "raised" else
+                  f"returned {delivery.value!r}" if delivery.acknowledged else "crashed")
+               + " instead of raising ValueError.")
+        expect(shop.gateway.calls == 0, f"For {what}, the gateway was called before the message was validated.")
+        expect(shop.mailer.calls == 0, f"For {what}, a mail was sent for an invalid message.")
+        expect(shop.order() == ("pending", None), f"For {what}, the order was changed.")
