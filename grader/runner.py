@@ -62,6 +62,7 @@ def _pytest(files: list[Path], suites: Path, plugin: GradingPlugin) -> int:
     args = [str(f) for f in files] + [
         "-c", str(suites / "pytest.ini"), "--rootdir", str(suites), "--import-mode=importlib",
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings", "-p", "no:logging",
-        "-p", "no:faulthandler", "--assert=plain", "-s",
+        "-p", "no:faulthandler", "-p", "no:unraisableexception", "-p", "no:threadexception",
+        "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:nose", "--assert=plain", "-s",
     ]
     return int(pytest.main(args, plugins=[plugin]))

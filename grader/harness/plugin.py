@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from grader.harness.broker import Broker
+from grader.harness.broker import Broker, start_mock
 from grader.harness.clock import VirtualClock
 from grader.harness.payments import PaymentWorld
 from grader.results import Status, TestResult
@@ -72,8 +72,15 @@ class GradingPlugin:
         with VirtualClock() as clock:
             yield clock
 
+    @pytest.fixture(scope="session")
+    def aws(self) -> Iterator[None]:
+        """moto's AWS mock, started once for the run: no request leaves the process."""
+        mock = start_mock()
+        yield
+        mock.stop()
+
     @pytest.fixture
-    def broker(self, clock: VirtualClock) -> Iterator[Broker]:
+    def broker(self, aws: None, clock: VirtualClock) -> Iterator[Broker]:
         """A fresh, empty moto SQS for this test."""
         with Broker(clock) as broker:
             yield broker
