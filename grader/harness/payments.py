@@ -114,7 +114,7 @@ class Delivery:
 class PaymentWorld:
     """One order, one payment message, and the student's handler receiving it again and again."""
 
-    def __init__(self, student: StudentProcess, folder: Path, amount_cents: int = 4999) -> None:
+    def __init__(self, student: StudentProcess | None, folder: Path, amount_cents: int = 4999) -> None:
         self.student = student
         self.gateway = Gateway()
         self.mailer = Mailer()
@@ -134,6 +134,7 @@ class PaymentWorld:
 
     def deliver(self, body: str | None = None) -> Delivery:
         """One delivery on a new connection; after a crash the next one runs in a new process."""
+        assert self.student is not None
         try:
             value = self.student.call("process_payment", self.body if body is None else body,
                                       self.gateway, Database(str(self.db_path)), self.mailer)

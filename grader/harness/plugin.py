@@ -88,11 +88,7 @@ class GradingPlugin:
     @pytest.fixture
     def scratch(self, request: pytest.FixtureRequest) -> Path:
         """A folder of this test's own that the worker may write in."""
-        folder = Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=self._scratch_root))
-        uid = self.sandbox.get("uid")
-        if uid is not None:
-            os.chown(folder, uid, uid)
-        return folder
+        return Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=self._scratch_root))
 
     def _student(self, exercise: str, broker: Broker, scratch: Path, request: pytest.FixtureRequest
                  ) -> Iterator[StudentProcess]:
@@ -127,13 +123,12 @@ class GradingPlugin:
         yield from self._student("payment", broker, scratch, request)
 
     @pytest.fixture
-    def shop(self, payment: StudentProcess, scratch: Path) -> PaymentWorld:
-        """One pending order, its payment message, a gateway, a mailer, and the student's handler."""
-        if self.sandbox.get("uid") is not None:
-            world = PaymentWorld(payment, scratch)
-            os.chown(world.db_path, self.sandbox["uid"], self.sandbox["uid"])
-            return world
-        return PaymentWorld(payment, scratch)
+    def shop(self, scratch: Path, request: pytest.FixtureRequest) -> PaymentWorld:
+        """One pending order, its payment message, a gateway, a mailer, and the student's handler
+        (started after the database exists, so the sandbox hands it over to the worker)."""
+        world = PaymentWorld(None, scratch)
+        world.student = request.getfixturevalue("payment")
+        return world
 
     # -- hooks ---------------------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:

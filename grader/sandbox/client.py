@@ -65,6 +65,10 @@ class MissingFunction(StudentFailure):
     """The module has no such function."""
 
 
+class SandboxFailure(Exception):
+    """The sandbox could not be set up: a fault of the grading machine, never of the student."""
+
+
 class SimulatedCrash(Exception):
     """Raised by a grader object inside a callback: the worker is killed at that very point."""
 
@@ -174,7 +178,10 @@ class StudentProcess:
             first = protocol.recv(self.sock, timeout=10)
         except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
             self.kill()
-            raise RuntimeError(f"the sandbox did not start ({type(exc).__name__})") from exc
+            raise SandboxFailure(f"the sandbox did not start ({type(exc).__name__})") from exc
+        if first.get("op") == "sandbox-error":
+            self.kill()
+            raise SandboxFailure(str(first.get("message")))
         self.pid = int(first["pid"])
         try:
             hello = self._exchange({"hello"}, self.limits.import_wall_seconds)
@@ -277,6 +284,9 @@ class StudentProcess:
             op = message["op"]
             if op in until:
                 return message
+            if op == "sandbox-error":
+                self.kill()
+                raise SandboxFailure(str(message.get("message")))
             count += 1
             if count > self.limits.requests:
                 self.kill()

@@ -46,12 +46,20 @@ def warm_up() -> None:
 
 def child(request: dict, channel_fd: int) -> None:
     """In the forked child: confine, then serve. Never returns."""
-    from grader.sandbox import isolation, worker
+    from grader.sandbox import isolation, protocol, worker
 
     code = 0
+    sock = socket.socket(fileno=channel_fd)
     try:
-        sock = socket.socket(fileno=channel_fd)
         isolation.confine(request, sock)
+    except BaseException as exc:  # never run student code unconfined: say why, and stop
+        code = 1
+        try:
+            protocol.send(sock, {"op": "sandbox-error", "message": f"{type(exc).__name__}: {exc}"})
+        except Exception:
+            pass
+        os._exit(code)
+    try:
         worker.serve(sock, request["module_name"], request["module_path"])
     except BaseException:
         code = 1
