@@ -61,8 +61,12 @@ class GradingPlugin:
         os.chmod(self._scratch_root, 0o711)
         self._outcomes: dict[str, tuple[BaseException | None, str]] = {}
         self._students: dict[str, StudentProcess] = {}
+        self._mock: Any = None
 
     def close(self) -> None:
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
         shutil.rmtree(self._scratch_root, ignore_errors=True)
 
     # -- fixtures ------------------------------------------------------------------------------------
@@ -72,12 +76,11 @@ class GradingPlugin:
         with VirtualClock() as clock:
             yield clock
 
-    @pytest.fixture(scope="session")
-    def aws(self) -> Iterator[None]:
-        """moto's AWS mock, started once for the run: no request leaves the process."""
-        mock = start_mock()
-        yield
-        mock.stop()
+    @pytest.fixture
+    def aws(self) -> None:
+        """moto's AWS mock, started once for the run (``close`` stops it): no request leaves the process."""
+        if self._mock is None:
+            self._mock = start_mock()
 
     @pytest.fixture
     def broker(self, aws: None, clock: VirtualClock) -> Iterator[Broker]:

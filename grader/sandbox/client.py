@@ -162,6 +162,7 @@ class StudentProcess:
     sock: socket.socket | None = None
     pid: int | None = None
     requests_seen: list[dict[str, Any]] = field(default_factory=list)
+    calls: int = 0
     _refs: dict[int, Any] = field(default_factory=dict)
 
     # lifecycle ----------------------------------------------------------------------------------
@@ -247,8 +248,9 @@ class StudentProcess:
         assert self.sock is not None
         self._refs.clear()
         started = self.host.now()
+        self.calls += 1  # the seed of `random` in the worker: varies per call, the same every run
         protocol.send(self.sock, {"op": "call", "function": function, "args": self._encode(list(args)),
-                                  "kwargs": self._encode(kwargs), "now": started, "seed": 0})
+                                  "kwargs": self._encode(kwargs), "now": started, "seed": self.calls})
         try:
             reply = self._exchange({"return", "raise", "missing"}, self.limits.wall_seconds, started)
         except StudentFailure as exc:

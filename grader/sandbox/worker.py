@@ -232,8 +232,9 @@ def _describe_exception(exc: BaseException, student_file: str) -> dict[str, Any]
         message = "<unprintable>"
     if isinstance(exc, SyntaxError):
         message = f"line {exc.lineno}: {exc.msg}"
+    text = "".join(lines).replace(os.path.dirname(student_file) + os.sep, "")  # same text every run
     return {"types": [c.__name__ for c in type(exc).__mro__], "message": message[:2000],
-            "traceback": "".join(lines)[-20000:]}
+            "traceback": text[-20000:]}
 
 
 # -- the loop --------------------------------------------------------------------------------

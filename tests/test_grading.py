@@ -1,0 +1,152 @@
+"""Grading one submission: the reference earns everything, the stubs nothing, every exercise is
+graded on its own, and the same submission always gets the same result."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader.paths import EXERCISES, ROOT, SOLUTIONS
+from grader.results import Status
+
+BROKERLAB = [sys.executable, "-m", "grader"]
+EXPECTED_MAX = {"producer": 25, "consumer": 40, "payment": 35}
+
+
+def grade_json(path: Path, *extra: str) -> dict:
+    done = subprocess.run([*BROKERLAB, "grade", str(path), "--format", "json", *extra],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_solutions_earn_full_marks_through_the_cli():
+    result = grade_json(SOLUTIONS)
+    for exercise, top in EXPECTED_MAX.items():
+        got = result["exercises"][exercise]
+        failing = [(t["name"], t["feedback"]) for t in got["tests"] if not t["passed"]]
+        assert not failing, f"{exercise}: {failing}"
+        assert got["score"] == got["max_score"] == top
+    assert result["score"] == result["max_score"] == 100
+
+
+def test_untouched_stubs_earn_nothing():
+    result = grade_json(EXERCISES)
+    for exercise in EXPECTED_MAX:
+        got = result["exercises"][exercise]
+        assert got["score"] == 0 and got["max_score"] == EXPECTED_MAX[exercise]
+        assert all(t["feedback"] for t in got["tests"]), "every failed test must say why"
+    assert "NotImplementedError" in result["exercises"]["producer"]["tests"][0]["feedback"]
+
+
+def test_json_follows_the_contract(grader):
+    result = grader.grade(SOLUTIONS).to_json_dict()
+    assert list(result)[:2] == ["score", "max_score"]
+    for exercise in result["exercises"].values():
+        assert {"score", "max_score", "tests"} <= set(exercise)
+        for test in exercise["tests"]:
+            assert {"name", "score", "max_score", "passed", "feedback"} <= set(test)
+            assert isinstance(test["passed"], bool)
+
+
+def test_same_submission_same_result_twice(grader, submission):
+    flaky = (SOLUTIONS / "sqs_consumer.py").read_text().replace(
+        "def process_task(message_body", "import random as _r\n\ndef process_task(message_body")
+    flaky = flaky.replace("    return task\n", "    if _r.random() < 0.3:\n        raise ValueError('flaky')\n    return task\n", 1)
+    assert flaky != (SOLUTIONS / "sqs_consumer.py").read_text()
+    folder = submission(consumer=flaky, producer="solution", payment="solution")
+    first = grader.grade(folder).to_json_dict()
+    second = grader.grade(folder).to_json_dict()
+    assert first == second
+    assert 0 < first["exercises"]["consumer"]["score"] < 40
+
+
+def test_a_zip_grades_like_its_folder(grader, tmp_path):
+    archive = tmp_path / "ada.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in SOLUTIONS.glob("*.py"):
+            zf.write(path, f"ada-work/{path.name}")
+    zipped = grader.grade(archive)
+    assert zipped.score == 100 and zipped.status == "ok"
+
+
+@pytest.mark.parametrize("content, reason", [
+    (None, "is missing"),
+    ("", "is empty"),
+    ("   \n\n", "is empty"),
+    (b"\xff\xfe\x00b\x00a\x00d", "not UTF-8"),
+    ("def create_queue(:\n", "syntax error, line 1"),
+    ("raise RuntimeError('boom at import')\n", "raised RuntimeError: boom at import"),
+    ("import sys\nsys.exit(3)\n", "called exit()"),
+    ("import os\nos._exit(0)\n", "exited while being imported"),
+])
+def test_a_broken_file_scores_zero_for_its_own_exercise_only(grader, submission, content, reason):
+    sources = {"consumer": "solution", "payment": "solution"}
+    if content is not None:
+        sources["producer"] = content
+    result = grader.grade(submission(**sources))
+    producer = result.exercises["producer"]
+    assert producer.score == 0 and producer.max_score == 25
+    assert reason in producer.feedback
+    assert len(producer.feedback.splitlines()) == 1
+    assert all(t.status is Status.ERROR for t in producer.tests)
+    assert result.exercises["consumer"].score == 40 and result.exercises["payment"].score == 35
+
+
+def test_infinite_loop_at_import_costs_only_its_exercise(grader, submission):
+    result = grader.grade(submission(producer="while True:\n    pass\n", consumer="solution"))
+    assert "did not finish" in result.exercises["producer"].feedback
+    assert result.exercises["consumer"].score == 40
+
+
+def test_the_courses_endless_consumer_loses_only_the_stopping_tests(grader, submission):
+    source = (SOLUTIONS / "sqs_consumer.py").read_text()
+    endless = source.replace("def consume_messages(", "def _unused_consume(") + '''
+
+def consume_messages(sqs, queue_url, handler=process_task, max_messages=10, wait_time_seconds=5,
+                     visibility_timeout=30, max_empty_polls=3):
+    processed = failed = 0
+    while processed < max_messages:
+        response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1,
+                                       WaitTimeSeconds=wait_time_seconds, VisibilityTimeout=visibility_timeout)
+        messages = response.get("Messages", [])
+        if not messages:
+            continue
+        for message in messages:
+            try:
+                handler(message["Body"])
+            except Exception:
+                failed += 1
+                continue
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            processed += 1
+    return {"processed": processed, "failed": failed}
+'''
+    result = grader.grade(submission(consumer=endless))
+    tests = {t.name: t for t in result.exercises["consumer"].tests}
+    assert tests["stops_after_empty_polls"].status is Status.TIMEOUT
+    assert "never finished" in tests["stops_after_empty_polls"].feedback
+    assert tests["consume_processes_and_deletes"].passed and tests["ack_after_handler_returns"].passed
+
+
+def test_cli_refuses_what_it_cannot_grade(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    for path in (tmp_path / "nope", bad):
+        done = subprocess.run([*BROKERLAB, "grade", str(path)], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode != 0
+        assert len(done.stderr.strip().splitlines()) == 1 and str(path.name) in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_gradescope_format(grader):
+    from grader.render.gradescope import to_gradescope
+
+    out = to_gradescope(grader.grade(SOLUTIONS))
+    assert out["score"] == 100
+    assert all({"name", "score", "max_score", "status", "output", "visibility"} <= set(t) for t in out["tests"])
+    assert {t["status"] for t in out["tests"]} == {"passed"}
