@@ -6,13 +6,14 @@ import textwrap
 import time
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 
 from grader.paths import QUIZZES
 from grader.quiz.loader import QuizFileError, YamlError, load_bank, load_quiz_file, read_yaml
 from grader.quiz.schema import SCHEMA_FILE, TYPE_NAMES, json_schema_text
+
+jsonschema = pytest.importorskip("jsonschema")
 
 
 # ---------------------------------------------------------------- the bank itself
