@@ -1,0 +1,2 @@
+def create_queue(sqs, queue_name,
+    return (
