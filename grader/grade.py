@@ -11,10 +11,9 @@ import tempfile
 from pathlib import Path
 
 from grader.errors import UserError
-from grader.paths import ANSWERS_FILE, SUITES
+from grader.paths import ANSWERS_FILE, EXERCISE_FILES, SUITES
 from grader.render import FORMATS, render
 from grader.results import SubmissionResult
-from grader.runner import EXERCISES, run_suites
 from grader.sandbox import isolation
 from grader.sandbox.client import Zygote
 from grader.submission import Submission, UnreadableSubmission, open_submission
@@ -25,17 +24,19 @@ HELP = "grade one submission (folder or zip)"
 class Grader:
     """Grades submissions with the hidden suites and the quizzes, one warm sandbox for all."""
 
-    def __init__(self, suites: Path = SUITES, exercises: tuple[str, ...] = EXERCISES,
+    def __init__(self, suites: Path = SUITES, exercises: tuple[str, ...] = tuple(EXERCISE_FILES),
                  quizzes: bool = True) -> None:
         self.suites, self.exercises, self.quizzes = suites, exercises, quizzes
         self.sandbox = isolation.sandbox_settings()
-        self.zygote = Zygote()
+        self.zygote = Zygote()  # first: it warms up while pytest and moto are imported below
 
     def grade(self, path: Path) -> SubmissionResult:
         """Grade the submission at ``path``; UnreadableSubmission if it cannot be opened at all."""
         return self.grade_submission(open_submission(path))
 
     def grade_submission(self, submission: Submission) -> SubmissionResult:
+        from grader.runner import run_suites
+
         exercises = run_suites(submission, self.zygote, suites=self.suites, exercises=self.exercises,
                                sandbox=self.sandbox)
         if self.quizzes:
