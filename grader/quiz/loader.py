@@ -124,6 +124,26 @@ def _build(node: yaml.Node, path: Path_, doc: YamlDoc, loader: Any, yes_no_strin
     return loader.construct_object(node, deep=True)
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Mappings as blocks, lists of scalars inline ([A, D]), text with line breaks as literal blocks."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flow = all(not isinstance(x, (dict, list)) for x in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_BlockDumper.add_representer(list, _represent_list)
+_BlockDumper.add_representer(
+    str, lambda d, data: d.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None))
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML that reads back as ``data`` and reads well: answers files and the bundle's quizzes."""
+    return yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                     width=100)
+
+
 # ---------------------------------------------------------------- quiz files
 
 @dataclass(frozen=True)
