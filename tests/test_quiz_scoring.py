@@ -362,3 +362,12 @@ def test_bad_manual_scores_are_one_line_user_errors(tmp_path, text, words):
 def test_a_missing_manual_scores_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no such manual scores file"):
         apply_manual_scores(submission(), "alice", tmp_path / "nope.yaml")
+
+
+def test_a_mistake_for_any_student_stops_before_anyone_is_scored(tmp_path):
+    manual = tmp_path / "manual.yaml"
+    manual.write_text("alice:\n  checkpoint:\n    q3: 2\nbob:\n  checkpoint:\n    q3: 7\n", encoding="utf-8")
+    result = submission()
+    with pytest.raises(UserError, match="manual.yaml:6: bob/checkpoint/q3: 7 points is outside 0..3"):
+        apply_manual_scores(result, "alice", manual)
+    assert result.exercises["checkpoint"].tests[2].status is Status.NEEDS_GRADING

@@ -149,23 +149,7 @@ def grade_answers_file(path: Path | None) -> dict[str, ExerciseResult]:
 
 # ---------------------------------------------------------------- scores given by a person
 
-@functools.lru_cache(maxsize=8)
-def _read_manual(path_text: str, mtime_ns: int, size: int) -> YamlDoc:
-    path = Path(path_text)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the manual scores: {exc}") from None
-    try:
-        doc = read_yaml(text, yes_no_strings=True)
-    except YamlError as exc:
-        raise UserError(f"{path}:{exc.line or 1}: {exc}") from None
-    if doc.problems:
-        p, line, message = doc.problems[0]
-        raise UserError(f"{path}:{line}: {message}")
-    if doc.data is not None and not isinstance(doc.data, dict):
-        raise UserError(f"{path}:1: manual scores map student -> quiz -> question -> points and comment")
-    return doc
+ManualScores = dict[str, dict[str, dict[str, tuple[float, str]]]]  # student -> quiz -> question -> (points, comment)
 
 
 def _manual_entry(path: Path, line: int, where: str, entry: Any, max_score: float) -> tuple[float, str]:
@@ -184,50 +168,76 @@ def _manual_entry(path: Path, line: int, where: str, entry: Any, max_score: floa
     return points, comment
 
 
-def apply_manual_scores(result: SubmissionResult, student_id: str, manual_file: Path) -> None:
-    """Fill in the scores a person gave (free responses, or a regrade) for one student.
+@functools.lru_cache(maxsize=8)
+def _read_manual(path_text: str, mtime_ns: int, size: int) -> ManualScores:
+    """The whole file, checked at once (so a typo for one student stops a bulk run before it starts)."""
+    path = Path(path_text)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the manual scores: {exc}") from None
+    try:
+        doc = read_yaml(text, yes_no_strings=True)
+    except YamlError as exc:
+        raise UserError(f"{path}:{exc.line or 1}: {exc}") from None
+    if doc.problems:
+        _, line, message = doc.problems[0]
+        raise UserError(f"{path}:{line}: {message}")
+    data = doc.data or {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}:1: manual scores map student -> quiz -> question -> points and comment")
+    bank = load_bank()
+    scores: ManualScores = {}
+    for student_key, quizzes in data.items():
+        student = str(student_key)
+        line = doc.line_of((student_key,))
+        if quizzes is None:
+            continue
+        if not isinstance(quizzes, dict):
+            raise UserError(f"{path}:{line}: {student}: map quiz ids to questions")
+        for quiz_key, questions in quizzes.items():
+            quiz_id = str(quiz_key)
+            line = doc.line_of((student_key, quiz_key))
+            quiz = bank.get(quiz_id)
+            if quiz is None:
+                raise UserError(f"{path}:{line}: {student}: there is no quiz {quiz_id!r}")
+            if not isinstance(questions, dict):
+                raise UserError(f"{path}:{line}: {student}/{quiz_id}: map question ids to points")
+            for question_key, entry in questions.items():
+                qid = str(question_key)
+                line = doc.line_of((student_key, quiz_key, question_key))
+                where = f"{student}/{quiz_id}/{qid}"
+                q = quiz.question(qid)
+                if q is None:
+                    raise UserError(f"{path}:{line}: {where}: {quiz_id} has no question {qid!r}")
+                scores.setdefault(student, {}).setdefault(quiz_id, {})[qid] = _manual_entry(
+                    path, line, where, entry, q.points)
+    return scores
 
-    The file maps student -> quiz -> question -> ``{points, comment}`` (or just points). Entries for
-    quizzes this submission did not answer are skipped; anything malformed is a one-line UserError.
-    """
+
+def read_manual_scores(manual_file: Path) -> ManualScores:
+    """Every score in the file, validated against the quiz bank; cached while the file is unchanged."""
     try:
         stat = manual_file.stat()
     except OSError:
         raise UserError(f"{manual_file}: no such manual scores file") from None
-    doc = _read_manual(str(manual_file), stat.st_mtime_ns, stat.st_size)
-    data = doc.data or {}
-    bank = load_bank()
-    student_key = next((k for k in data if str(k) == str(student_id)), None)
-    if student_key is None:
-        return
-    quizzes = data[student_key]
-    if quizzes is None:
-        return
-    line = doc.line_of((student_key,))
-    if not isinstance(quizzes, dict):
-        raise UserError(f"{manual_file}:{line}: {student_id}: map quiz ids to questions")
-    for quiz_key, questions in quizzes.items():
-        quiz_id = str(quiz_key)
-        line = doc.line_of((student_key, quiz_key))
-        quiz = bank.get(quiz_id)
-        if quiz is None:
-            raise UserError(f"{manual_file}:{line}: {student_id}: there is no quiz {quiz_id!r}")
-        if not isinstance(questions, dict):
-            raise UserError(f"{manual_file}:{line}: {student_id}/{quiz_id}: map question ids to points")
+    return _read_manual(str(manual_file), stat.st_mtime_ns, stat.st_size)
+
+
+def apply_manual_scores(result: SubmissionResult, student_id: str, manual_file: Path) -> None:
+    """Fill in the scores a person gave (free responses, or a regrade) for one student.
+
+    The file maps student -> quiz -> question -> ``{points, comment}`` (or just points). Entries for
+    quizzes this submission did not answer are skipped; anything malformed anywhere in the file is a
+    one-line UserError naming its line.
+    """
+    for quiz_id, questions in read_manual_scores(manual_file).get(str(student_id), {}).items():
         exercise = result.exercises.get(quiz_id)
-        for question_key, entry in questions.items():
-            qid = str(question_key)
-            line = doc.line_of((student_key, quiz_key, question_key))
-            where = f"{student_id}/{quiz_id}/{qid}"
-            q = quiz.question(qid)
-            if q is None:
-                raise UserError(f"{manual_file}:{line}: {where}: {quiz_id} has no question {qid!r}")
-            points, comment = _manual_entry(manual_file, line, where, entry, q.points)
-            if exercise is None:
-                continue
-            for i, test in enumerate(exercise.tests):
-                if _question_id_of(test) == qid:
-                    status = Status.PASSED if points >= test.max_score else Status.FAILED
-                    feedback = f"Graded by a person: {points:g}/{test.max_score:g}." + (f" {comment}" if comment else "")
-                    exercise.tests[i] = test.model_copy(update={"score": points, "status": status,
-                                                                "feedback": feedback})
+        if exercise is None:
+            continue
+        for i, test in enumerate(exercise.tests):
+            if _question_id_of(test) in questions:
+                points, comment = questions[_question_id_of(test)]
+                status = Status.PASSED if points >= test.max_score else Status.FAILED
+                feedback = f"Graded by a person: {points:g}/{test.max_score:g}." + (f" {comment}" if comment else "")
+                exercise.tests[i] = test.model_copy(update={"score": points, "status": status, "feedback": feedback})
