@@ -141,6 +141,7 @@ def test_quiz_grade_shows_scores_and_feedback(tmp_path, capsys):
     assert "q2: Acknowledgements  0/1  failed" in out and "You chose A. Not right." in out
     assert "q3: Broker vs database  0/3  needs a person" in out
     assert "1 free-response answer(s) wait for a person" in out
+    assert "Model answer" not in out and "Rubric" not in out
 
 
 def test_quiz_grade_of_a_missing_file_is_one_line(tmp_path, capsys):

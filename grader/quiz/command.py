@@ -98,8 +98,11 @@ def _grade(args: argparse.Namespace) -> int:
         for test in result.tests:
             label = f"{test.name}  {test.score:g}/{test.max_score:g}  {test.status.value}"
             console.print(Text(label, style=f"bold {STATUS_STYLE.get(test.status, '')}".strip()))
-            if test.feedback:
-                console.print(Text("    " + test.feedback.replace("\n", "\n    ")))
+            feedback = test.feedback
+            if test.status is Status.NEEDS_GRADING:
+                feedback = feedback.split("\n", 1)[0]  # the rubric and model answer are for the person grading
+            if feedback:
+                console.print(Text("    " + feedback.replace("\n", "\n    ")))
     pending = sum(1 for r in results.values() for t in r.tests if t.status is Status.NEEDS_GRADING)
     if pending:
         console.print(Text(f"{pending} free-response answer(s) wait for a person; they count 0 until graded.",

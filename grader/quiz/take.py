@@ -76,7 +76,7 @@ class _Terminal:
     def read(self, prompt: str) -> str:
         """One line; EOFError at the end of input (Ctrl-D)."""
         if self.stream is None:
-            return self.console.input(prompt)
+            return self.console.input(Text(prompt))
         self.console.print(prompt, end="", markup=False, highlight=False)
         line = self.stream.readline()
         if not line:
@@ -101,7 +101,8 @@ def _show_saved(value: Any) -> str:
         return " ".join(str(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    text = " ".join(str(value).split())
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _ask_line(term: _Terminal, q: Any, saved: Any) -> Any:
@@ -111,8 +112,11 @@ def _ask_line(term: _Terminal, q: Any, saved: Any) -> Any:
         typed = term.read(f"Your answer ({hint}){keep}: ")
         if q.type == "free_response" and typed.strip():
             lines = [typed]
-            while (more := term.read("... ")).strip():
-                lines.append(more)
+            try:
+                while (more := term.read("... ")).strip():
+                    lines.append(more)
+            except EOFError:
+                pass  # the text typed so far is the answer; the next read stops the quiz
             typed = "\n".join(lines)
         if not typed.strip():
             return saved
