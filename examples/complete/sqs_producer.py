@@ -1,0 +1,73 @@
+"""Exercise 1: producer."""
+import json
+import os
+import time
+from datetime import datetime, timezone
+
+import boto3
+
+COURSE_TASKS = [
+    ("resize_image", {"image": "photo1.jpg", "size": "800x600"}),
+    ("send_email", {"to": "user@example.com", "subject": "Welcome!"}),
+    ("process_order", {"order_id": "ORD-12345", "amount": 99.99}),
+    ("resize_image", {"image": "photo2.jpg", "size": "1920x1080"}),
+    ("generate_report", {"report_type": "monthly", "month": "2024-01"}),
+]
+
+
+def create_queue(sqs, queue_name, visibility_timeout=30, retention_period=86400):
+    """Create the queue; if the name is taken (even with other attributes), reuse that queue."""
+    try:
+        response = sqs.create_queue(
+            QueueName=queue_name,
+            Attributes={
+                "VisibilityTimeout": str(visibility_timeout),
+                "MessageRetentionPeriod": str(retention_period),
+            },
+        )
+    except sqs.exceptions.QueueNameExists:
+        response = sqs.get_queue_url(QueueName=queue_name)
+    return response["QueueUrl"]
+
+
+def make_task(task_type, task_data, now=None):
+    """The task, stamped in UTC: aware times are converted, naive ones are UTC already."""
+    if now is None:
+        now = datetime.now(timezone.utc)
+    if now.tzinfo is not None:
+        now = now.astimezone(timezone.utc)
+    return {
+        "taskType": task_type,
+        "data": task_data,
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+
+
+def send_task(sqs, queue_url, task_type, task_data):
+    response = sqs.send_message(QueueUrl=queue_url,
+                                MessageBody=json.dumps(make_task(task_type, task_data)))
+    return response["MessageId"]
+
+
+def queue_status(sqs, queue_url):
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return {"available": int(attrs["ApproximateNumberOfMessages"]),
+            "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
+
+
+def main():
+    sqs = boto3.client("sqs", region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    queue_url = create_queue(sqs, "task-queue")
+    print(f"Queue: {queue_url}")
+    for task_type, task_data in COURSE_TASKS:
+        print(f"  {task_type:20s} -> {send_task(sqs, queue_url, task_type, task_data)}")
+        time.sleep(0.5)
+    status = queue_status(sqs, queue_url)
+    print(f"Available: {status['available']}, in flight: {status['in_flight']}")
+
+
+if __name__ == "__main__":
+    main()
