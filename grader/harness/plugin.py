@@ -21,8 +21,8 @@ from grader.harness.broker import Broker, start_mock
 from grader.harness.clock import VirtualClock
 from grader.harness.payments import PaymentWorld
 from grader.results import Status, TestResult
-from grader.sandbox.client import (Limits, MissingFunction, NotGradable, StudentCrashed, StudentFailure,
-                                   StudentProcess, StudentRaised, StudentTimeout, Zygote)
+from grader.sandbox.client import (Limits, MissingFunction, NotGradable, Sandbox, StudentCrashed,
+                                   StudentFailure, StudentProcess, StudentRaised, StudentTimeout, Zygote)
 
 MODULE_NAMES = {"producer": "sqs_producer", "consumer": "sqs_consumer", "payment": "payment_handler"}
 OUTPUT_IN_FEEDBACK = 2000
@@ -61,9 +61,12 @@ class GradingPlugin:
         os.chmod(self._scratch_root, 0o711)
         self._outcomes: dict[str, tuple[BaseException | None, str]] = {}
         self._students: dict[str, StudentProcess] = {}
+        self._sandboxes: dict[str, Sandbox] = {}
         self._mock: Any = None
 
     def close(self) -> None:
+        for sandbox in self._sandboxes.values():
+            sandbox.close()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -90,20 +93,35 @@ class GradingPlugin:
 
     @pytest.fixture
     def scratch(self, request: pytest.FixtureRequest) -> Path:
-        """A folder of this test's own that the worker may write in."""
-        return Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=self._scratch_root))
+        """A folder of this test's own, inside its exercise's sandbox folder, that the student's
+        code may write in (handed over to the sandbox's user when the student's code starts)."""
+        return Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=self._exercise_folder(request)))
+
+    def _exercise_folder(self, request: pytest.FixtureRequest) -> Path:
+        folder = self._scratch_root / request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def _sandbox(self, exercise: str, folder: Path) -> Sandbox:
+        if exercise not in self._sandboxes:
+            self._sandboxes[exercise] = Sandbox(self.zygote, MODULE_NAMES[exercise], self.submission.files[exercise],
+                                                folder, self.limits, self.sandbox)
+        return self._sandboxes[exercise]
 
     def _student(self, exercise: str, broker: Broker, scratch: Path, request: pytest.FixtureRequest
                  ) -> Iterator[StudentProcess]:
         if exercise in self.not_gradable:
             raise NotGradable(self.not_gradable[exercise])
-        student = StudentProcess(self.zygote, MODULE_NAMES[exercise], self.submission.files[exercise],
-                                 scratch, broker, self.limits, self.sandbox)
+        sandbox = self._sandbox(exercise, scratch.parent)
         try:
-            student.start()
+            if sandbox.sock is None:
+                sandbox.start(broker)
         except NotGradable as exc:
             self.not_gradable[exercise] = str(exc)
             raise
+        sandbox.hand_over(scratch)
+        student = StudentProcess(sandbox, scratch, broker, self.limits)
+        student.start()
         self._students[request.node.nodeid] = student
         try:
             yield student

@@ -146,128 +146,17 @@ class Zygote:
             self.process.wait()
 
 
-# -- one student module in one worker ------------------------------------------------------------
+# -- talking to a worker ---------------------------------------------------------------------------
 
-@dataclass
-class StudentProcess:
-    """A student's exercise file, imported in a worker, called by the hidden suites."""
+class Conversation:
+    """Serve a worker's requests until it says one of the awaited things, or a limit runs out."""
 
-    zygote: Zygote
-    module_name: str
-    source: Path
-    scratch: Path
-    host: Host
-    limits: Limits = field(default_factory=Limits)
-    sandbox: dict[str, Any] = field(default_factory=dict)
-    sock: socket.socket | None = None
-    pid: int | None = None
-    requests_seen: list[dict[str, Any]] = field(default_factory=list)
-    calls: int = 0
-    _refs: dict[int, Any] = field(default_factory=dict)
+    def __init__(self, sock: socket.socket, host: Host, limits: Limits, on_kill: Callable[[], None]) -> None:
+        self.sock, self.host, self.limits, self.on_kill = sock, host, limits, on_kill
+        self.refs: dict[int, Any] = {}
+        self.requests_seen: list[dict[str, Any]] = []
 
-    # lifecycle ----------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Fork a worker and import the module; NotGradable if the import fails."""
-        module_path = self.scratch / f"{self.module_name}.py"
-        if not module_path.exists():
-            module_path.write_bytes(self.source.read_bytes())
-        self.sock = self.zygote.fork({
-            "module_name": self.module_name, "module_path": str(module_path),
-            "scratch": str(self.scratch), "output_path": str(self.output_path), **self.sandbox,
-        })
-        try:
-            first = protocol.recv(self.sock, timeout=10)
-        except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
-            self.kill()
-            raise SandboxFailure(f"the sandbox did not start ({type(exc).__name__})") from exc
-        if first.get("op") == "sandbox-error":
-            self.kill()
-            raise SandboxFailure(str(first.get("message")))
-        self.pid = int(first["pid"])
-        try:
-            hello = self._exchange({"hello"}, self.limits.import_wall_seconds)
-        except StudentTimeout as exc:
-            raise NotGradable(f"importing {self.source.name} did not finish: {exc}") from exc
-        except StudentCrashed as exc:
-            raise NotGradable(f"{self.source.name} exited while being imported"
-                              f"{self._output_hint()}") from exc
-        if "error" in hello:
-            err = hello["error"]
-            types = err.get("types") or ["Exception"]
-            if "SystemExit" in types:
-                what = "called exit() while being imported"
-            elif "SyntaxError" in types:
-                what = f"has a syntax error, {err.get('message', '')}"
-            else:
-                what = f"raised {types[0]}: {str(err.get('message', ''))[:300]} while being imported"
-            self.kill()
-            raise NotGradable(f"{self.source.name} {what}")
-
-    def restart(self) -> None:
-        """As after a crash: a new process, the module imported afresh, no memory of before."""
-        self.kill()
-        self.start()
-
-    def kill(self) -> None:
-        if self.pid is not None:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(self.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            self.pid = None
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-    close = kill
-
-    @property
-    def output_path(self) -> Path:
-        return self.scratch / ".output"
-
-    def output(self) -> str:
-        """What the student's code printed so far, cut to a readable size."""
-        try:
-            with open(self.output_path, "rb") as fh:
-                data = fh.read(OUTPUT_LIMIT + 1)
-        except OSError:
-            return ""
-        text = data[:OUTPUT_LIMIT].decode("utf-8", "replace")
-        return text + ("\n[... output cut ...]" if len(data) > OUTPUT_LIMIT else "")
-
-    def _output_hint(self) -> str:
-        tail = self.output().strip().splitlines()[-1:]
-        return f" (last output: {tail[0][:200]})" if tail else ""
-
-    # calls ----------------------------------------------------------------------------------------
-    def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
-        """Run ``function(*args, **kwargs)`` in the worker and return its (decoded) result."""
-        if self.sock is None:
-            self.start()
-        assert self.sock is not None
-        self._refs.clear()
-        started = self.host.now()
-        self.calls += 1  # the seed of `random` in the worker: varies per call, the same every run
-        protocol.send(self.sock, {"op": "call", "function": function, "args": self._encode(list(args)),
-                                  "kwargs": self._encode(kwargs), "now": started, "seed": self.calls})
-        try:
-            reply = self._exchange({"return", "raise", "missing"}, self.limits.wall_seconds, started)
-        except StudentFailure as exc:
-            exc.function = function
-            raise
-        if reply["op"] == "missing":
-            failure: StudentFailure = MissingFunction(f"{self.source.name} has no function {function}()")
-        elif reply["op"] == "raise":
-            failure = StudentRaised(list(reply.get("types") or []), str(reply.get("message", "")),
-                                    str(reply.get("traceback", "")))
-        else:
-            return _decode(reply.get("value"))
-        failure.function = function
-        raise failure
-
-    def _exchange(self, until: set[str], wall_limit: float, started: float | None = None) -> dict[str, Any]:
-        assert self.sock is not None
+    def until(self, awaited: set[str], wall_limit: float, started: float | None = None) -> dict[str, Any]:
         waited = 0.0
         count = 0
         started = self.host.now() if started is None else started
@@ -276,27 +165,27 @@ class StudentProcess:
             try:
                 message = protocol.recv(self.sock, timeout=max(0.01, wall_limit - waited))
             except protocol.ChannelTimeout:
-                self.kill()
+                self.on_kill()
                 raise StudentTimeout(f"it ran for more than {wall_limit:g} s of real time "
                                      "without returning") from None
             except (protocol.ChannelClosed, protocol.ProtocolError) as exc:
-                self.kill()
+                self.on_kill()
                 raise StudentCrashed(f"the process ended without replying ({exc})") from None
             waited += time.monotonic() - t0
             op = message["op"]
-            if op in until:
+            if op in awaited:
                 return message
             if op == "sandbox-error":
-                self.kill()
+                self.on_kill()
                 raise SandboxFailure(str(message.get("message")))
             count += 1
             if count > self.limits.requests:
-                self.kill()
+                self.on_kill()
                 raise StudentTimeout(f"it made more than {self.limits.requests} requests in one call")
             reply = self._answer(message)
             elapsed = self.host.now() - started
             if elapsed > self.limits.virtual_seconds:
-                self.kill()
+                self.on_kill()
                 raise StudentTimeout(f"it was still running after {elapsed:.0f} s of (virtual) time")
             reply["now"] = self.host.now()
             protocol.send(self.sock, reply)
@@ -314,7 +203,7 @@ class StudentProcess:
             self.host.sleep(float(message["seconds"]))
             return {"op": "reply", "value": None}
         if op == "callback":
-            target = self._refs.get(int(message["ref"]))
+            target = self.refs.get(int(message["ref"]))
             method = message.get("method")
             if target is None or (method is not None and method not in _allowed_methods(target)):
                 return {"op": "reply", "error": {"type": "AttributeError", "message": f"no method {method}"}}
@@ -322,15 +211,15 @@ class StudentProcess:
             try:
                 value = fn(*_decode(message.get("args") or []), **_decode(message.get("kwargs") or {}))
             except SimulatedCrash as exc:
-                self.kill()
+                self.on_kill()
                 raise StudentCrashed(f"simulated crash: {exc}") from None
             except Exception as exc:
                 return {"op": "reply", "error": {"type": type(exc).__name__, "message": str(exc)}}
-            return {"op": "reply", "value": self._encode(value)}
-        self.kill()
+            return {"op": "reply", "value": self.encode(value)}
+        self.on_kill()
         raise StudentCrashed(f"the worker sent an unknown request {op!r}")
 
-    def _encode(self, value: Any) -> Any:
+    def encode(self, value: Any) -> Any:
         if isinstance(value, SqsClient):
             return {"$sqs": {"region": value.region}}
         if isinstance(value, Database):
@@ -338,19 +227,225 @@ class StudentProcess:
         if isinstance(value, _dt.datetime):
             return {"$datetime": value.isoformat()}
         if isinstance(value, (list, tuple)):
-            return [self._encode(v) for v in value]
+            return [self.encode(v) for v in value]
         if isinstance(value, dict):
-            return {k: self._encode(v) for k, v in value.items()}
+            return {k: self.encode(v) for k, v in value.items()}
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
-        ref = len(self._refs) + 1
-        self._refs[ref] = value
+        ref = len(self.refs) + 1
+        self.refs[ref] = value
         methods = _allowed_methods(value)
         if methods:
             return {"$object": {"ref": ref, "methods": sorted(methods), "name": type(value).__name__}}
         if callable(value):
             return {"$callable": {"ref": ref, "name": getattr(value, "__name__", "handler")}}
         raise TypeError(f"cannot hand a {type(value).__name__} to student code")
+
+
+# -- one exercise of one submission ----------------------------------------------------------------
+
+@dataclass
+class Sandbox:
+    """A confined process that imported one student file once, and forks a fresh copy per test.
+
+    Started on first use (inside the first test that needs it, whose broker answers any requests
+    made at import time); an import that fails is NotGradable, said once for the whole exercise.
+    """
+
+    zygote: Zygote
+    module_name: str
+    source: Path
+    folder: Path
+    limits: Limits = field(default_factory=Limits)
+    settings: dict[str, Any] = field(default_factory=dict)
+    sock: socket.socket | None = None
+    pid: int | None = None
+    uid: int | None = None
+
+    @property
+    def module_path(self) -> Path:
+        return self.folder / f"{self.module_name}.py"
+
+    @property
+    def output_path(self) -> Path:
+        return self.folder / ".import-output"
+
+    def start(self, host: Host) -> None:
+        self.module_path.write_bytes(self.source.read_bytes())
+        self.sock = self.zygote.fork({
+            "module_name": self.module_name, "module_path": str(self.module_path), "now": host.now(),
+            "scratch": str(self.folder), "output_path": str(self.output_path), **self.settings,
+        })
+        try:
+            first = protocol.recv(self.sock, timeout=10)
+        except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
+            self.close()
+            raise SandboxFailure(f"the sandbox did not start ({type(exc).__name__})") from exc
+        if first.get("op") == "sandbox-error":
+            self.close()
+            raise SandboxFailure(str(first.get("message")))
+        self.pid, self.uid = int(first["pid"]), first.get("uid")
+        talk = Conversation(self.sock, host, self.limits, self.close)
+        try:
+            hello = talk.until({"hello"}, self.limits.import_wall_seconds)
+        except StudentTimeout as exc:
+            raise NotGradable(f"importing {self.source.name} did not finish: {exc}") from exc
+        except StudentCrashed as exc:
+            raise NotGradable(f"{self.source.name} exited while being imported{_last_line(self.output_path)}") from exc
+        if "error" in hello:
+            self.close()
+            raise NotGradable(f"{self.source.name} {_import_failure(hello['error'])}")
+
+    def hand_over(self, folder: Path) -> None:
+        """Give a folder the grader made (and what is in it) to the sandbox's user."""
+        if self.uid is not None:
+            for path in (folder, *folder.rglob("*")):
+                os.lchown(path, self.uid, self.uid)
+
+    def spawn(self, scratch: Path) -> socket.socket:
+        """A fresh copy of the imported module for one test, working in ``scratch``."""
+        if self.sock is None:
+            raise SandboxFailure("the sandbox is gone")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            protocol.send(self.sock, {"op": "fork", "scratch": str(scratch), "module_path": str(self.module_path),
+                                      "output_path": str(scratch / ".output")})
+            socket.send_fds(self.sock, [b"\0"], [theirs.fileno()])
+        except (OSError, protocol.ChannelClosed) as exc:
+            ours.close()
+            raise SandboxFailure(f"the sandbox stopped answering ({exc})") from None
+        finally:
+            theirs.close()
+        return ours
+
+    def kill_copy(self, pid: int) -> None:
+        if self.sock is not None:
+            try:
+                protocol.send(self.sock, {"op": "kill", "pid": pid})
+            except (OSError, protocol.ChannelClosed):
+                pass
+
+    def close(self) -> None:
+        if self.pid is not None:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(self.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self.pid = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def _import_failure(err: dict[str, Any]) -> str:
+    types = err.get("types") or ["Exception"]
+    if "SystemExit" in types:
+        return "called exit() while being imported"
+    if "SyntaxError" in types:
+        return f"has a syntax error, {err.get('message', '')}"
+    return f"raised {types[0]}: {str(err.get('message', ''))[:300]} while being imported"
+
+
+def _last_line(path: Path) -> str:
+    tail = _read_capped(path).strip().splitlines()[-1:]
+    return f" (last output: {tail[0][:200]})" if tail else ""
+
+
+def _read_capped(path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(OUTPUT_LIMIT + 1)
+    except OSError:
+        return ""
+    text = data[:OUTPUT_LIMIT].decode("utf-8", "replace")
+    return text + ("\n[... output cut ...]" if len(data) > OUTPUT_LIMIT else "")
+
+
+# -- one test's copy -------------------------------------------------------------------------------
+
+@dataclass
+class StudentProcess:
+    """The student's module as one test sees it: a fresh copy, called by the hidden suite."""
+
+    sandbox: Sandbox
+    scratch: Path
+    host: Host
+    limits: Limits = field(default_factory=Limits)
+    sock: socket.socket | None = None
+    pid: int | None = None
+    calls: int = 0
+    _talk: Conversation | None = None
+
+    @property
+    def source(self) -> Path:
+        return self.sandbox.source
+
+    def start(self) -> None:
+        """A fresh copy (NotGradable if the student's file cannot be imported at all)."""
+        if self.sandbox.sock is None:
+            self.sandbox.start(self.host)
+        try:
+            self.sock = self.sandbox.spawn(self.scratch)
+        except SandboxFailure:  # the student's code may have killed its own sandbox: start it again
+            self.sandbox.close()
+            self.sandbox.start(self.host)
+            self.sock = self.sandbox.spawn(self.scratch)
+        self._talk = Conversation(self.sock, self.host, self.limits, self.kill)
+        try:
+            first = protocol.recv(self.sock, timeout=10)
+        except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
+            self.kill()
+            raise SandboxFailure(f"a test's process did not start ({type(exc).__name__})") from exc
+        self.pid = int(first["pid"])
+
+    def restart(self) -> None:
+        """As after a crash: a new process, with no memory of before."""
+        self.kill()
+        self.start()
+
+    def kill(self) -> None:
+        if self.pid is not None:
+            self.sandbox.kill_copy(self.pid)
+            self.pid = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    close = kill
+
+    @property
+    def requests_seen(self) -> list[dict[str, Any]]:
+        return self._talk.requests_seen if self._talk else []
+
+    def output(self) -> str:
+        """What the student's code printed in this test, cut to a readable size."""
+        return _read_capped(self.scratch / ".output")
+
+    def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
+        """Run ``function(*args, **kwargs)`` in the worker and return its (decoded) result."""
+        if self.sock is None:
+            self.start()
+        assert self.sock is not None and self._talk is not None
+        self._talk.refs.clear()
+        started = self.host.now()
+        self.calls += 1  # the seed of `random` in the worker: varies per call, the same every run
+        protocol.send(self.sock, {"op": "call", "function": function, "args": self._talk.encode(list(args)),
+                                  "kwargs": self._talk.encode(kwargs), "now": started, "seed": self.calls})
+        try:
+            reply = self._talk.until({"return", "raise", "missing"}, self.limits.wall_seconds, started)
+        except StudentFailure as exc:
+            exc.function = function
+            raise
+        if reply["op"] == "missing":
+            failure: StudentFailure = MissingFunction(f"{self.source.name} has no function {function}()")
+        elif reply["op"] == "raise":
+            failure = StudentRaised(list(reply.get("types") or []), str(reply.get("message", "")),
+                                    str(reply.get("traceback", "")))
+        else:
+            return _decode(reply.get("value"))
+        failure.function = function
+        raise failure
 
 
 def _allowed_methods(obj: Any) -> frozenset[str]:

@@ -1,7 +1,9 @@
-"""Confining a worker before it imports student code.
+"""Confining the process that imports a student's file, before it does.
 
-``confine`` runs in the freshly forked worker. As root (a grading machine, CI, Gradescope) it
-builds a sandbox, one step each, in this order:
+``confine`` runs in the process the zygote forks for one exercise of one submission (the
+"sandbox"); that process imports the student's file and then forks a fresh copy of itself for
+every test (``enter_test`` prepares a copy). As root (a grading machine, CI, Gradescope) it builds
+the sandbox, one step each, in this order:
 
 1. new mount, network, PID, IPC and UTS namespaces: no network at all (not even the host's
    loopback), and every process the student starts lives in a PID namespace whose first process
@@ -176,9 +178,9 @@ def _drop_privileges(uid: int) -> None:
 
 
 def confine(request: dict[str, Any], sock: socket.socket) -> None:
-    """Confine this worker, then tell the grader which pid to kill when the test is over."""
-    for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
+    """Confine this process, then tell the grader its pid (to kill at the end) and its uid (to
+    hand it the files of each test)."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the file limit fails, it does not kill
     limits = {**DEFAULT_LIMITS, **request.get("limits", {})}
     scratch = request["scratch"]
@@ -190,13 +192,13 @@ def confine(request: dict[str, Any], sock: socket.socket) -> None:
         limits["processes"] += _process_count()
         if os.geteuid() != 0:
             _set_limits(limits)
-        protocol.send(sock, {"op": "pid", "pid": os.getpid(), "isolated": False})
+        protocol.send(sock, {"op": "pid", "pid": os.getpid(), "uid": None, "isolated": False})
         return
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
     ready_r, ready_w = os.pipe()
     pid = os.fork()
-    if pid:  # the go-between: report the worker's pid, let it start, and leave
-        protocol.send(sock, {"op": "pid", "pid": pid, "isolated": True})
+    if pid:  # the go-between: report the sandbox's host pid and uid, let it start, and leave
+        protocol.send(sock, {"op": "pid", "pid": pid, "uid": UID_BASE + pid % UID_SPAN, "isolated": True})
         os.write(ready_w, b"1")
         os._exit(0)
     os.close(ready_w)
@@ -209,6 +211,15 @@ def confine(request: dict[str, Any], sock: socket.socket) -> None:
     _redirect_output(request["output_path"])
     _set_limits(limits)
     _drop_privileges(uid)
+
+
+def enter_test(request: dict[str, Any], channel: socket.socket) -> None:
+    """In a test's fresh copy: a process group of its own, its folder, its output file."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()
+    os.chdir(request["scratch"])
+    _redirect_output(request["output_path"])
+    protocol.send(channel, {"op": "pid", "pid": os.getpid()})
 
 
 def pid_of_self() -> int:

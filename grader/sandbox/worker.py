@@ -239,12 +239,13 @@ def _describe_exception(exc: BaseException, student_file: str) -> dict[str, Any]
 
 # -- the loop --------------------------------------------------------------------------------
 
-def serve(sock: socket.socket, module_name: str, module_path: str) -> None:
-    """Import the student's module, then answer calls until told to stop."""
+def import_student(sock: socket.socket, module_name: str, module_path: str, now: float | None) -> Any:
+    """Import the student's module (its import-time requests are answered over ``sock``) and say
+    how it went; None if it failed."""
     global _channel
     _channel = sock
     time.sleep = virtual_sleep
-    module = None
+    _set_now(now)
     try:
         spec = importlib.util.spec_from_file_location(module_name, module_path)
         assert spec is not None and spec.loader is not None
@@ -253,8 +254,67 @@ def serve(sock: socket.socket, module_name: str, module_path: str) -> None:
         spec.loader.exec_module(module)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt at import too
         protocol.send(sock, {"op": "hello", "error": _describe_exception(exc, module_path)})
-        return
+        return None
+    _flush()
     protocol.send(sock, {"op": "hello"})
+    return module
+
+
+def fork_per_test(control: socket.socket, module: Any, on_fork: Callable[[dict[str, Any], socket.socket], None]) -> None:
+    """Serve the grader's requests for fresh copies of this process, one per test.
+
+    Each copy starts from the state right after the import, as a new process would, without
+    paying for the sandbox and the import again. ``on_fork`` prepares a copy (its folder, its
+    output) before it serves calls.
+    """
+    while True:
+        message = protocol.recv(control)
+        if message["op"] == "fork":
+            _msg, fds, _flags, _addr = socket.recv_fds(control, 1, 1)
+            if not fds:
+                continue
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                channel = socket.socket(fileno=fds[0])
+                code = 0
+                try:
+                    on_fork(message, channel)
+                    serve_calls(channel, module, message["module_path"])
+                except BaseException:
+                    code = 1
+                finally:
+                    _flush()
+                    os._exit(code)
+            os.close(fds[0])
+        elif message["op"] == "kill":
+            _kill(int(message["pid"]))
+        else:
+            return
+
+
+def _kill(pid: int) -> None:
+    import signal
+
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def serve_calls(sock: socket.socket, module: Any, module_path: str) -> None:
+    """Answer calls until told to stop."""
+    global _channel
+    _channel = sock
     while True:
         message = protocol.recv(sock)
         if message["op"] != "call":
@@ -271,6 +331,5 @@ def serve(sock: socket.socket, module_name: str, module_path: str) -> None:
             reply = {"op": "raise", **_describe_exception(exc, module_path)}
         else:
             reply = {"op": "return", "value": encode(result)}
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush()
         protocol.send(sock, reply)

@@ -1,4 +1,4 @@
-"""A warm process that forks sandboxed workers.
+"""A warm process that forks one sandbox per exercise of a submission.
 
 Importing boto3 and botocore's SQS model costs a fresh interpreter about half a second; forking
 from a process that already holds them costs a few milliseconds. The zygote imports nothing of
@@ -45,30 +45,28 @@ def warm_up() -> None:
 
 
 def child(request: dict, channel_fd: int) -> None:
-    """In the forked child: confine, then serve. Never returns."""
+    """In the forked child: confine, import the student's file, then fork one copy per test.
+    Never returns."""
     from grader.sandbox import isolation, protocol, worker
 
-    code = 0
     sock = socket.socket(fileno=channel_fd)
     try:
         isolation.confine(request, sock)
     except BaseException as exc:  # never run student code unconfined: say why, and stop
-        code = 1
         try:
             protocol.send(sock, {"op": "sandbox-error", "message": f"{type(exc).__name__}: {exc}"})
-        except Exception:
-            pass
-        os._exit(code)
+        finally:
+            os._exit(1)
+    code = 0
     try:
-        worker.serve(sock, request["module_name"], request["module_path"])
+        module = worker.import_student(sock, request["module_name"], request["module_path"], request.get("now"))
+        if module is not None:
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # test copies and orphans: reaped by the kernel
+            worker.fork_per_test(sock, module, isolation.enter_test)
     except BaseException:
         code = 1
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        os._exit(code)
 
 
 def main(control_fd: int) -> None:
