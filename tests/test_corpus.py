@@ -1,0 +1,38 @@
+"""The corpus: submissions written to the contract alone. Correct ones of other shapes must earn
+full marks; each of the course's mistakes must lose the points of the test that names it and
+keep every test it does not break (tests/corpus/<name>/expect.yaml says which)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+CORPUS = Path(__file__).parent / "corpus"
+CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.yaml").is_file())
+
+
+def test_the_corpus_is_large_and_covers_each_exercise():
+    assert len(CASES) >= 20
+    exercises = [yaml.safe_load((CORPUS / c / "expect.yaml").read_text())["exercise"] for c in CASES]
+    for exercise in ("producer", "consumer", "payment"):
+        assert exercises.count(exercise) >= 3
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_corpus_submission(grader, case):
+    expect = yaml.safe_load((CORPUS / case / "expect.yaml").read_text())
+    result = grader.grade(CORPUS / case).exercises[expect["exercise"]]
+    outcome = {t.name: t for t in result.tests}
+    if expect.get("full_marks"):
+        failing = {n: t.feedback for n, t in outcome.items() if not t.passed}
+        assert not failing and result.score == result.max_score, failing
+        return
+    must_fail = set(expect["must_fail"])
+    may_fail = set(expect.get("may_fail") or [])
+    assert must_fail <= set(outcome), f"unknown test names: {must_fail - set(outcome)}"
+    for name in must_fail:
+        assert not outcome[name].passed and outcome[name].score == 0, f"{name} did not catch: {expect['why']}"
+        assert outcome[name].feedback
+    kept = {n: t.feedback for n, t in outcome.items() if n not in must_fail | may_fail and not t.passed}
+    assert not kept, f"tests lost that the mistake does not break: {kept}"
