@@ -1,0 +1,384 @@
+"""The parallel engine: one warm parent, one forked child per submission, at most N at a time.
+
+The parent builds one ``Grader`` (one sandbox zygote, whose SOCK_SEQPACKET control socket keeps
+concurrent requests from different children apart), imports pytest, moto, the hidden suites and
+the quiz bank, runs moto once, then freezes the garbage collector so that forked children share
+its memory instead of copying it. Each child grades exactly one submission
+(``Grader.grade``), writes the result as JSON on a pipe and leaves with ``os._exit``: a pytest run
+leaves state behind (modules, ``sys.path``, plugins), and no student is ever graded in a process
+that graded another. The student's code itself never runs here, only in the zygote's sandboxed
+workers.
+
+A child past the per-submission wall limit is killed: that student is "timed out", 0 points. A
+submission that cannot be opened is "unreadable", 0 points. Both keep every exercise's tests (all
+at 0, with the reason) so that their maximum is the class's maximum. A child that dies without a
+result is a fault of ours: "grader error", 0 points, graded again on the next run.
+"""
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import select
+import selectors
+import shutil
+import signal
+import tempfile
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from grader.bulk.sources import Student
+from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
+
+DEFAULT_TIMEOUT = 120.0
+SHM_NEEDED = 1 << 30
+TEMPLATE_TIMEOUT = 60.0
+PR_SET_PDEATHSIG = 1
+GRADER_ERROR = "grader error"
+
+
+@dataclass
+class Outcome:
+    student: Student
+    result: SubmissionResult
+    seconds: float
+    maxrss_kb: int = 0
+    note: str = ""  # for the instructor: what went wrong on our side
+
+
+@dataclass
+class _Job:
+    student: Student
+    pid: int
+    fd: int
+    started: float
+    tmp: Path
+    buffer: bytearray
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def warm_up() -> None:
+    """Import and exercise, once, what every child needs: pytest, moto, the suites, the quizzes."""
+    import pytest  # noqa: F401
+
+    import grader.harness.plugin  # noqa: F401
+    import grader.runner
+    from grader.harness.broker import Broker, start_mock
+    from grader.harness.clock import VirtualClock
+    from grader.paths import SUITES
+
+    for exercise in grader.runner.EXERCISES:
+        if (SUITES / f"test_{exercise}.py").exists():
+            importlib.import_module(f"grader.suites.test_{exercise}")  # the name pytest's importlib mode uses
+    mock = start_mock()
+    try:
+        with VirtualClock() as clock, Broker(clock) as broker:
+            url = broker.create_queue("warm-up", VisibilityTimeout=30)
+            broker.sqs.send_message(QueueUrl=url, MessageBody="{}")
+            broker.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0)
+            broker.attributes(url)
+    finally:
+        mock.stop()
+    try:
+        import grader.quiz.grading  # noqa: F401
+        from grader.quiz.loader import load_bank
+
+        load_bank()
+    except Exception:  # a broken quiz bank is reported by each child, per student
+        pass
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this child if the parent dies (a killed run leaves nothing behind)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before we asked
+        os._exit(1)
+
+
+def scratch_root() -> str | None:
+    """Where the children's temporary folders go: memory (``/dev/shm``) when there is room.
+
+    Each test's scratch folder, the staged files and the payment tests' sqlite databases live
+    there; on a disk every sqlite commit waits for an fsync. An explicit ``TMPDIR`` is obeyed.
+    """
+    if os.environ.get("TMPDIR"):
+        return None
+    shm = "/dev/shm"
+    try:
+        stat = os.statvfs(shm)
+    except OSError:
+        return None
+    if stat.f_bavail * stat.f_frsize < SHM_NEEDED or not os.access(shm, os.W_OK | os.X_OK):
+        return None
+    return shm
+
+
+def short_failure_reports() -> None:
+    """Make pytest's report of a failing test one line, in this (bulk) process only.
+
+    ``GradingPlugin`` reads each test's exception itself; the long report pytest also builds
+    (re-parsing the suites' source and formatting every frame) is thrown away, and costs a
+    tenth of a second per submission with failures. Verdicts and feedback do not change.
+    """
+    try:
+        from _pytest import nodes
+    except ImportError:
+        return
+    if not hasattr(nodes.Node, "_repr_failure_py") or getattr(nodes.Node, "_brokerlab_short", False):
+        return
+
+    def _repr_failure_py(self: Any, excinfo: Any, style: Any = None) -> str:
+        return excinfo.exconly()
+
+    nodes.Node._repr_failure_py = _repr_failure_py  # type: ignore[method-assign]
+    nodes.Node._brokerlab_short = True  # type: ignore[attr-defined]
+
+
+def blank(template: SubmissionResult, status: str, reason: str) -> SubmissionResult:
+    """Every exercise of ``template`` at 0, each test saying ``reason``: the class's maximum, no points."""
+    exercises: dict[str, ExerciseResult] = {}
+    for key, exercise in template.exercises.items():
+        tests = [TestResult(name=t.name, score=0.0, max_score=t.max_score, status=Status.ERROR,
+                            feedback=f"Not graded: {reason}", concept=t.concept, visibility=t.visibility)
+                 for t in exercise.tests]
+        exercises[key] = ExerciseResult(kind=exercise.kind, feedback=reason, tests=tests)
+    return SubmissionResult(exercises=exercises, status=status)
+
+
+class Pool:
+    """Grades submissions in forked children of one warm parent; use as a context manager."""
+
+    def __init__(self, jobs: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.jobs = max(1, jobs or default_jobs())
+        self.timeout = timeout
+        self.grader: Any = None
+        self.tmp: Path | None = None
+        self._template: SubmissionResult | None = None
+        self._making_template = False
+        self._running: dict[int, _Job] = {}
+        self._debug = bool(os.environ.get("BROKERLAB_DEBUG"))
+        self._parent = os.getpid()
+
+    # lifecycle ------------------------------------------------------------------------------------
+    def __enter__(self) -> "Pool":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        from grader.grade import Grader
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="brokerlab-bulk-", dir=scratch_root()))
+        os.chmod(self.tmp, 0o711)
+        (self.tmp / "empty").mkdir()
+        self.grader = Grader()
+        warm_up()
+        gc.collect()
+        gc.freeze()
+
+    def close(self) -> None:
+        for job in list(self._running.values()):
+            self._kill(job)
+        self._running.clear()
+        if self.grader is not None:
+            self.grader.close()
+            self.grader = None
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+        gc.unfreeze()
+
+    # grading --------------------------------------------------------------------------------------
+    def run(self, students: Iterable[Student], on_done: Callable[[Outcome], None],
+            on_start: Callable[[Student], None] | None = None,
+            on_tick: Callable[[], None] | None = None) -> None:
+        """Grade every student, calling ``on_done`` in this process as each one finishes."""
+        queue = deque(students)
+        selector = selectors.DefaultSelector()
+        try:
+            while queue or self._running:
+                while queue and len(self._running) < self.jobs:
+                    student = queue.popleft()
+                    job = self._fork(student)
+                    self._running[job.fd] = job
+                    selector.register(job.fd, selectors.EVENT_READ, job)
+                    if on_start:
+                        on_start(student)
+                for key, _ in selector.select(timeout=0.2):
+                    job = key.data
+                    chunk = os.read(job.fd, 1 << 16)
+                    if chunk:
+                        job.buffer += chunk
+                        continue
+                    selector.unregister(job.fd)
+                    on_done(self._finish(job))
+                if on_tick:
+                    on_tick()
+                now = time.monotonic()
+                for job in [j for j in self._running.values() if now - j.started > self.timeout]:
+                    selector.unregister(job.fd)
+                    on_done(self._expire(job))
+        finally:
+            for job in list(self._running.values()):
+                try:
+                    selector.unregister(job.fd)
+                except (KeyError, ValueError):
+                    pass
+                self._kill(job)
+            selector.close()
+
+    def grade_one(self, student: Student, timeout: float | None = None) -> Outcome:
+        """Grade one submission in a child and wait for it (used for the blank template)."""
+        job = self._fork(student)
+        self._running[job.fd] = job
+        deadline = job.started + (timeout or self.timeout)
+        while True:
+            ready, _, _ = select.select([job.fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return self._expire(job)
+            chunk = os.read(job.fd, 1 << 16)
+            if not chunk:
+                return self._finish(job)
+            job.buffer += chunk
+
+    def template(self) -> SubmissionResult:
+        """What an empty submission gets: every exercise's tests, all at 0."""
+        if self._template is None:
+            assert self.tmp is not None
+            if self._making_template:
+                raise RuntimeError("the empty submission could not be graded")
+            self._making_template = True
+            try:
+                outcome = self.grade_one(Student("", self.tmp / "empty"), max(self.timeout, TEMPLATE_TIMEOUT))
+            finally:
+                self._making_template = False
+            if outcome.result.status != "empty":
+                raise RuntimeError(f"the empty submission could not be graded ({outcome.note})")
+            self._template = outcome.result
+        return self._template
+
+    # children -------------------------------------------------------------------------------------
+    def _fork(self, student: Student) -> _Job:
+        assert self.tmp is not None and self.grader is not None
+        tmp = Path(tempfile.mkdtemp(prefix="job-", dir=self.tmp))
+        os.chmod(tmp, 0o711)
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(read_fd)
+            self._child(student, write_fd, tmp)
+        os.close(write_fd)
+        return _Job(student, pid, read_fd, time.monotonic(), tmp, bytearray())
+
+    def _child(self, student: Student, write_fd: int, tmp: Path) -> None:
+        code = 0
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us; a half run must never be sent
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _die_with(self._parent)
+            short_failure_reports()
+            for fd in [j.fd for j in self._running.values()]:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            if not self._debug:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.close(null)
+            tempfile.tempdir = str(tmp)
+            os.environ["TMPDIR"] = str(tmp)
+            payload = {"result": self._grade(student).to_json_dict()}
+        except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
+            payload = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-4000:]}
+            code = 1
+        try:
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            view = memoryview(data)
+            while view:
+                written = os.write(write_fd, view)
+                view = view[written:]
+        finally:
+            os._exit(code)
+
+    def _grade(self, student: Student) -> SubmissionResult:
+        from grader.submission import UnreadableSubmission
+
+        assert self.tmp is not None
+        reason = student.refused
+        if reason is None and student.path is not None:
+            try:
+                return self.grader.grade(student.path)
+            except UnreadableSubmission as exc:
+                reason = str(exc).replace(str(student.path), student.path.name)
+        template = self.grader.grade(self.tmp / "empty")
+        return blank(template, "unreadable", reason or "the submission cannot be opened")
+
+    def _finish(self, job: _Job) -> Outcome:
+        """The child closed its pipe: reap it and read its result."""
+        self._running.pop(job.fd, None)
+        os.close(job.fd)
+        _, status, usage = os.wait4(job.pid, 0)
+        seconds = time.monotonic() - job.started
+        shutil.rmtree(job.tmp, ignore_errors=True)
+        maxrss = int(usage.ru_maxrss)
+        try:
+            payload = json.loads(job.buffer.decode("utf-8"))
+            if "result" in payload:
+                return Outcome(job.student, SubmissionResult.from_json_dict(payload["result"]), seconds, maxrss)
+            note = f"{payload.get('error')}\n{payload.get('traceback', '')}"
+        except (ValueError, UnicodeDecodeError, TypeError) as exc:
+            how = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                   else f"exit status {os.WEXITSTATUS(status)}")
+            note = f"the grading process ended without a result ({how}; {type(exc).__name__})"
+        reason = ("the grader failed on this submission; it is not your fault and your instructor "
+                  "has been told")
+        return Outcome(job.student, self._blank(GRADER_ERROR, reason), seconds, maxrss, note.strip())
+
+    def _expire(self, job: _Job) -> Outcome:
+        seconds = time.monotonic() - job.started
+        self._kill(job)
+        reason = f"grading this submission took more than {self.timeout:g} s of real time and was stopped"
+        return Outcome(job.student, self._blank("timed out", reason), seconds, 0, reason)
+
+    def _kill(self, job: _Job) -> None:
+        self._running.pop(job.fd, None)
+        try:
+            os.kill(job.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(job.pid, 0)
+        except ChildProcessError:
+            pass
+        try:
+            os.close(job.fd)
+        except OSError:
+            pass
+        shutil.rmtree(job.tmp, ignore_errors=True)
+
+    def _blank(self, status: str, reason: str) -> SubmissionResult:
+        try:
+            template = self.template()
+        except Exception:  # noqa: BLE001 - without a template the row still says why, at 0
+            template = SubmissionResult()
+        return blank(template, status, reason)

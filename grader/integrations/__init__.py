@@ -1,0 +1,1 @@
+"""Running the grader inside other systems: Gradescope's autograder, nbgrader."""

@@ -1,0 +1,325 @@
+"""``brokerlab gradescope``: a Gradescope autograder for the exercises and quizzes.
+
+``brokerlab gradescope build OUT.zip`` writes the autograder zip Gradescope asks for:
+
+- ``setup.sh`` (run once when Gradescope builds the image) finds or installs a Python 3.11+,
+  makes a virtualenv in ``/autograder/venv`` and installs this package and its dependencies from
+  ``/autograder/source`` (``pip install -e``: the grader reads its quizzes from its source tree);
+- ``run_autograder`` (run for every submission) grades ``/autograder/submission`` and writes
+  ``/autograder/results/results.json`` by Gradescope's specification; it always writes that
+  file, even when grading itself fails (then one failing test says so and the score is 0);
+- the source the grader needs: ``pyproject.toml``, ``README.md``, ``grader/``, ``quizzes/``,
+  ``exercises/``. Never the reference solutions.
+
+``brokerlab gradescope run [--root /autograder]`` is what ``run_autograder`` calls. Its root is
+configurable, so a test can lay out a temporary folder like ``/autograder`` and run it there.
+
+Visibility: the hidden suites' tests are ``after_published`` unless ``--hidden-visibility``
+says otherwise (``hidden``, ``after_due_date``, ``visible``); quiz questions are visible.
+
+Gradescope runs the autograder as root in a container that may not allow the namespaces the
+grader's sandbox uses. ``run`` checks first; where the sandbox cannot be built, it grades as an
+unprivileged user instead (``nobody``), so the student's code can neither write the results file
+nor change the grader, and only the root process writes ``results.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from grader.errors import UserError
+from grader.paths import ANSWERS_FILE, EXERCISE_FILES, ROOT
+from grader.render.gradescope import HIDDEN_DEFAULT, VISIBILITIES
+
+HELP = "build a Gradescope autograder zip, or run it on one submission"
+DEFAULT_ROOT = Path("/autograder")
+SOURCE_PARTS = ("pyproject.toml", "README.md", "grader", "quizzes", "exercises")
+SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+SKIP_SUFFIXES = (".pyc", ".pyo")
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+UNPRIVILEGED = 65534  # nobody
+
+SETUP_SH = r"""#!/usr/bin/env bash
+# Gradescope runs this once, as root, while building the autograder image (source in /autograder/source).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
+SOURCE=/autograder/source
+VENV=/autograder/venv
+
+good_python() { command -v "$1" >/dev/null 2>&1 && "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; }
+PY=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+  if good_python "$candidate"; then PY="$candidate"; break; fi
+done
+if [ -z "$PY" ]; then
+  apt-get update
+  if ! apt-get install -y --no-install-recommends python3.11 python3.11-venv; then
+    apt-get install -y --no-install-recommends software-properties-common
+    add-apt-repository -y ppa:deadsnakes/ppa
+    apt-get update
+    apt-get install -y --no-install-recommends python3.11 python3.11-venv
+  fi
+  PY=python3.11
+fi
+if ! "$PY" -m venv "$VENV"; then
+  apt-get update
+  apt-get install -y --no-install-recommends "$(basename "$PY")-venv" || apt-get install -y --no-install-recommends python3-venv
+  "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --upgrade pip
+"$VENV/bin/python" -m pip install -e "$SOURCE"
+# fail the build now rather than at the first submission
+"$VENV/bin/python" -c "import grader.grade, grader.integrations.gradescope, grader.quiz.grading"
+chmod -R a+rX "$SOURCE" "$VENV"
+"""
+
+RUN_AUTOGRADER = r"""#!/usr/bin/env bash
+# Gradescope runs this for every submission. It must always leave results/results.json behind.
+# The root (normally /autograder) and the Python can be changed for testing:
+#   run_autograder [ROOT]    or    BROKERLAB_AUTOGRADER_ROOT=... BROKERLAB_PYTHON=... run_autograder
+ROOT="${1:-${BROKERLAB_AUTOGRADER_ROOT:-/autograder}}"
+PY="${BROKERLAB_PYTHON:-/autograder/venv/bin/python}"
+mkdir -p "$ROOT/results"
+rm -f "$ROOT/results/results.json"
+cd "$ROOT/source" 2>/dev/null || cd "$ROOT"
+"$PY" -m grader.integrations.gradescope run --root "$ROOT" --hidden-visibility @HIDDEN@
+code=$?
+if [ ! -s "$ROOT/results/results.json" ]; then
+  cat > "$ROOT/results/results.json" <<JSON
+{"score": 0, "visibility": "visible", "stdout_visibility": "hidden",
+ "output": "The autograder could not grade this submission (it stopped with status $code). This is not your fault: please tell your instructor.",
+ "tests": [{"name": "autograder", "score": 0, "max_score": 0, "status": "failed", "visibility": "visible",
+            "output": "The autograder could not run (status $code). This is not your fault: please tell your instructor."}]}
+JSON
+fi
+exit 0
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = sub.add_parser("build", help="write the autograder zip to upload to Gradescope")
+    build.add_argument("zip", type=Path, metavar="OUT.zip", help="where to write the autograder zip")
+    build.add_argument("--hidden-visibility", choices=VISIBILITIES, default=HIDDEN_DEFAULT,
+                       help=f"when students see the hidden suites' tests (default: {HIDDEN_DEFAULT})")
+    run_ = sub.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json (run_autograder)")
+    run_.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="the autograder root (default: /autograder)")
+    run_.add_argument("--hidden-visibility", choices=VISIBILITIES, default=HIDDEN_DEFAULT,
+                      help=f"when students see the hidden suites' tests (default: {HIDDEN_DEFAULT})")
+    one = sub.add_parser("grade-json", help=argparse.SUPPRESS)  # the unprivileged half of ``run``
+    one.add_argument("submission", type=Path)
+    one.add_argument("--hidden-visibility", choices=VISIBILITIES, default=HIDDEN_DEFAULT)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "build":
+        names = build_zip(args.zip, args.hidden_visibility)
+        print(f"Wrote {args.zip} ({len(names)} files): upload it as the assignment's autograder.")
+        return 0
+    if args.action == "grade-json":
+        json.dump(grade_json(args.submission, args.hidden_visibility), sys.stdout)
+        return 0
+    run_autograder(args.root, args.hidden_visibility)
+    return 0
+
+
+# -- the zip --------------------------------------------------------------------------------------------
+
+def _source_files(root: Path = ROOT) -> list[tuple[str, Path]]:
+    files: list[tuple[str, Path]] = []
+    for part in SOURCE_PARTS:
+        path = root / part
+        if path.is_file():
+            files.append((part, path))
+        elif path.is_dir():
+            for base, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+                for name in sorted(names):
+                    if name.endswith(SKIP_SUFFIXES):
+                        continue
+                    full = Path(base) / name
+                    if full.is_symlink() or not full.is_file():
+                        continue
+                    files.append((full.relative_to(root).as_posix(), full))
+    return files
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
+    info = zipfile.ZipInfo(name, ZIP_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = ((0o100755 if executable else 0o100644) & 0xFFFF) << 16
+    archive.writestr(info, data)
+
+
+def build_zip(out: Path, hidden_visibility: str = HIDDEN_DEFAULT) -> list[str]:
+    """Write the autograder zip (the same bytes for the same source); the names it holds."""
+    if hidden_visibility not in VISIBILITIES:
+        raise UserError(f"--hidden-visibility must be one of {', '.join(VISIBILITIES)}")
+    if out.exists() and out.is_dir():
+        raise UserError(f"{out}: is a folder; give the zip's file name")
+    names: list[str] = []
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(tmp, "w") as archive:
+            _add(archive, "setup.sh", SETUP_SH.encode(), executable=True)
+            _add(archive, "run_autograder", RUN_AUTOGRADER.replace("@HIDDEN@", hidden_visibility).encode(),
+                 executable=True)
+            names += ["setup.sh", "run_autograder"]
+            files = _source_files()
+            if not any(n == "README.md" for n, _ in files):  # pyproject names it: pip needs it
+                _add(archive, "README.md", b"# Broker Lab autograder\n")
+                names.append("README.md")
+            for name, path in files:
+                _add(archive, name, path.read_bytes(), executable=os.access(path, os.X_OK))
+                names.append(name)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{out}: cannot write the zip ({exc.strerror or exc})") from None
+    return names
+
+
+# -- one submission -----------------------------------------------------------------------------------
+
+def find_submission(folder: Path) -> Path:
+    """The submission in Gradescope's folder: the folder itself, or the one zip uploaded into it."""
+    if not folder.is_dir():
+        return folder
+    wanted = {*EXERCISE_FILES.values(), ANSWERS_FILE}
+    if any((folder / name).exists() for name in wanted):
+        return folder
+    entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_file() and entries[0].suffix.lower() == ".zip":
+        return entries[0]
+    return folder
+
+
+def failure(message: str, detail: str = "") -> dict[str, Any]:
+    """A results.json that says grading did not happen, and why."""
+    return {"score": 0.0, "visibility": "visible", "stdout_visibility": "hidden", "output": message,
+            "tests": [{"name": "autograder", "score": 0.0, "max_score": 0.0, "status": "failed",
+                       "output": (message + ("\n\n" + detail if detail else "")).strip(),
+                       "visibility": "visible"}]}
+
+
+def grade_json(submission: Path, hidden_visibility: str = HIDDEN_DEFAULT) -> dict[str, Any]:
+    """Grade one submission into Gradescope's results (never raises for the submission's faults)."""
+    from grader.grade import Grader
+    from grader.render.gradescope import to_gradescope
+    from grader.submission import UnreadableSubmission
+
+    path = find_submission(submission)
+    try:
+        with Grader() as grader:
+            result = grader.grade(path)
+    except UnreadableSubmission as exc:
+        reason = str(exc).replace(str(path), path.name)
+        return failure(f"Your submission could not be opened: {reason}. Upload the exercise files "
+                       f"({', '.join(EXERCISE_FILES.values())}, {ANSWERS_FILE}) or one zip of them.")
+    data = to_gradescope(result, hidden_visibility)
+    found = "no exercise file or answers were found" if result.status == "empty" else "graded"
+    data["output"] = (f"Broker Lab: {found}. Score {result.score:g}/{result.max_score:g}." +
+                      ("" if hidden_visibility == "visible" else
+                       " The hidden tests' results are shown once grades are published."))
+    return data
+
+
+def sandbox_available() -> bool:
+    """Whether this machine lets the grader build its sandbox (namespaces and mounts), as root."""
+    from grader.sandbox import isolation
+
+    if not isolation.sandbox_settings().get("isolate"):
+        return True  # not asked for: nothing to check
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            flags = (isolation.CLONE_NEWNS | isolation.CLONE_NEWNET | isolation.CLONE_NEWPID
+                     | isolation.CLONE_NEWIPC | isolation.CLONE_NEWUTS)
+            if libc.unshare(flags) == 0:
+                libc.mount(None, b"/", None, ctypes.c_ulong(isolation.MS_REC | isolation.MS_PRIVATE), None)
+                target = isolation.NEW_ROOT.encode()
+                if libc.mount(b"tmpfs", target, b"tmpfs", ctypes.c_ulong(0), b"size=1m") == 0:
+                    code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _grade_unprivileged(submission: Path, hidden_visibility: str) -> dict[str, Any]:
+    """Grade in a child running as ``nobody``; its JSON comes back on stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"HOME": "/tmp", "TMPDIR": "/tmp", "BROKERLAB_SANDBOX": "off"})
+    with tempfile.TemporaryDirectory(prefix="brokerlab-gradescope-") as tmp:
+        copy = Path(tmp) / "submission"  # a copy it can read, whatever the upload's modes
+        if submission.is_dir():
+            shutil.copytree(submission, copy, symlinks=True)
+        else:
+            copy = Path(tmp) / submission.name
+            shutil.copy2(submission, copy)
+        for base, dirs, files in os.walk(tmp):
+            for name in dirs + files:
+                target = os.path.join(base, name)
+                if not os.path.islink(target):
+                    os.chmod(target, 0o755 if os.path.isdir(target) else 0o644)
+        os.chmod(tmp, 0o755)
+        done = subprocess.run(
+            [sys.executable, "-m", "grader.integrations.gradescope", "grade-json", str(copy),
+             "--hidden-visibility", hidden_visibility],
+            cwd="/", env=env, user=UNPRIVILEGED, group=UNPRIVILEGED, extra_groups=[], stdin=subprocess.DEVNULL,
+            capture_output=True, timeout=1800)
+    sys.stdout.write(done.stderr.decode("utf-8", "replace")[-20000:])
+    if done.returncode != 0:
+        raise RuntimeError(f"the unprivileged grader exited with status {done.returncode}")
+    data = json.loads(done.stdout)
+    for test in data.get("tests", []):  # the copy's path means nothing to the student
+        test["output"] = str(test.get("output", "")).replace(str(copy), submission.name)
+    data["output"] = str(data.get("output", "")).replace(str(copy), submission.name)
+    return data
+
+
+def run_autograder(root: Path, hidden_visibility: str = HIDDEN_DEFAULT) -> dict[str, Any]:
+    """Grade ROOT/submission and write ROOT/results/results.json, whatever happens."""
+    started = time.monotonic()
+    results = root / "results" / "results.json"
+    try:
+        submission = root / "submission"
+        if not submission.exists():
+            data = failure("No submission was found to grade. This is not your fault: please tell your instructor.",
+                           f"{submission} does not exist")
+        elif os.geteuid() == 0 and not sandbox_available():
+            print("brokerlab: the sandbox cannot be built here; grading as an unprivileged user")
+            data = _grade_unprivileged(submission.resolve(), hidden_visibility)
+        else:
+            data = grade_json(submission, hidden_visibility)
+    except BaseException as exc:  # noqa: BLE001 - a results file is written whatever happened
+        print(traceback.format_exc())  # stdout: hidden from students, kept for the instructor
+        data = failure("The autograder failed while grading this submission. This is not your fault: "
+                       "please tell your instructor.", f"({type(exc).__name__})")
+        if isinstance(exc, KeyboardInterrupt):
+            _write(results, data, started)
+            raise
+    _write(results, data, started)
+    return data
+
+
+def _write(path: Path, data: dict[str, Any], started: float) -> None:
+    data = {**data, "execution_time": round(time.monotonic() - started, 2)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,102 @@
+"""What a student gets back, as Markdown: per exercise, per test, the score and the feedback.
+
+Student-facing: test names, points, the feedback written for students, what their own code
+printed and their own traceback. Never the hidden tests' source and never a traceback of the
+grader's (a grader error says only that it is not the student's fault).
+"""
+from __future__ import annotations
+
+import re
+
+from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
+
+ICONS = {Status.PASSED: "✅", Status.FAILED: "❌", Status.ERROR: "⛔", Status.TIMEOUT: "⏱️",
+         Status.NEEDS_GRADING: "📝", Status.GRADER_ERROR: "⚠️"}
+WORDS = {Status.PASSED: "passed", Status.FAILED: "failed", Status.ERROR: "not graded", Status.TIMEOUT: "timed out",
+         Status.NEEDS_GRADING: "waits for a person", Status.GRADER_ERROR: "grader error"}
+STATUS_NOTES = {
+    "empty": "No exercise file or answers were found in your submission.",
+    "unreadable": "Your submission could not be opened, so nothing in it was graded.",
+    "timed out": "Grading your submission took too long and was stopped, so nothing in it was graded.",
+    "grader error": "The grader failed on your submission. This is not your fault: your instructor has been told.",
+}
+OUTPUT_LINES = 30
+
+
+def _points(x: float) -> str:
+    x = round(float(x), 4)
+    return "0" if x == 0 else format(x, ".12g")
+
+
+def _fence(text: str, info: str = "") -> str:
+    """A fenced code block that no backtick run inside ``text`` can close."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text.rstrip()}\n{fence}"
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.strip().splitlines())
+
+
+def _plain(text: str) -> str:
+    """Feedback as Markdown paragraphs, with nothing in it read as HTML."""
+    return text.strip().replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _tail(text: str, lines: int = OUTPUT_LINES) -> str:
+    kept = text.rstrip().splitlines()
+    if len(kept) > lines:
+        kept = ["[...]"] + kept[-lines:]
+    return "\n".join(kept)
+
+
+def _test(test: TestResult, exercise: ExerciseResult) -> list[str]:
+    out = [f"- {ICONS[test.status]} **{test.name}**: {_points(test.score)}/{_points(test.max_score)} "
+           f"({WORDS[test.status]})"]
+    body: list[str] = []
+    said_by_exercise = exercise.feedback and test.status is Status.ERROR and \
+        test.feedback.removeprefix("Not graded: ") == exercise.feedback
+    if test.feedback and not said_by_exercise:
+        body.append(_plain(test.feedback))
+    if test.concept and test.status is not Status.PASSED:
+        body.append(f"*Concept:* {_plain(test.concept)}")
+    if test.status is not Status.GRADER_ERROR:  # our own failures never show our internals
+        if test.output and test.status is not Status.PASSED:
+            body.append("<details><summary>What your code printed</summary>\n\n" + _fence(_tail(test.output))
+                        + "\n\n</details>")
+        if test.traceback:
+            body.append("<details><summary>Your code's traceback</summary>\n\n" + _fence(test.traceback.strip())
+                        + "\n\n</details>")
+    for block in body:
+        out += [""] + ["  " + line if line else "" for line in block.splitlines()]
+    return out
+
+
+def to_markdown(result: SubmissionResult, student_id: str | None = None, title: str = "Broker Lab") -> str:
+    heading = f"# {title}: feedback for {student_id}" if student_id else f"# {title}: feedback"
+    lines = [heading, "", f"**Total: {_points(result.score)}/{_points(result.max_score)}**"]
+    if result.status in STATUS_NOTES:
+        lines += ["", _quote(STATUS_NOTES[result.status])]
+    reasons = {e.feedback for e in result.exercises.values()}
+    blanket = result.status not in ("ok", "empty") and len(reasons) == 1 and all(
+        t.status is Status.ERROR for e in result.exercises.values() for t in e.tests)
+    if blanket:  # one reason for everything (unreadable, timed out): say it once
+        lines += ["", f"Why: {_plain(reasons.pop())}", ""]
+        lines += [f"- **{key}**: {_points(e.score)}/{_points(e.max_score)} (not graded)"
+                  for key, e in result.exercises.items()]
+        return "\n".join(lines).rstrip() + "\n"
+    for key, exercise in result.exercises.items():
+        kind = "quiz" if exercise.kind == "quiz" else "exercise"
+        lines += ["", f"## {key} ({kind}): {_points(exercise.score)}/{_points(exercise.max_score)}"]
+        if exercise.feedback:
+            lines += ["", _quote(_plain(exercise.feedback))]
+        if exercise.tests and all(t.status is Status.ERROR for t in exercise.tests) and exercise.feedback:
+            lines += ["", f"None of its {len(exercise.tests)} tests could run "
+                          f"({', '.join(t.name for t in exercise.tests)})."]
+            continue
+        if exercise.tests:
+            lines.append("")
+        for test in exercise.tests:
+            lines += _test(test, exercise)
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,1 @@
+"""The class report: ``stats`` (pure numbers from the results) and ``html`` (one self-contained page)."""
