@@ -61,6 +61,7 @@ def _pytest(files: list[Path], suites: Path, plugin: GradingPlugin) -> int:
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     args = [str(f) for f in files] + [
         "-c", str(SUITES / "pytest.ini"), "--rootdir", str(suites), "--import-mode=importlib", "--noconftest",
+        "--continue-on-collection-errors",
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings", "-p", "no:logging",
         "-p", "no:faulthandler", "-p", "no:unraisableexception", "-p", "no:threadexception",
         "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:nose", "--assert=plain", "-s",

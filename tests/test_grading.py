@@ -150,3 +150,28 @@ def test_gradescope_format(grader):
     assert out["score"] == 100
     assert all({"name", "score", "max_score", "status", "output", "visibility"} <= set(t) for t in out["tests"])
     assert {t["status"] for t in out["tests"]} == {"passed"}
+
+
+def test_a_bug_in_the_grader_is_reported_for_its_exercise_not_raised(tmp_path):
+    """A suite that cannot even be imported, and a test that hits an internal error, are grader
+    errors of their exercise; the other exercises are graded as usual."""
+    from grader.paths import SUITES
+    from grader.runner import run_suites
+    from grader.sandbox.client import Zygote
+    from grader.submission import open_submission
+
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "test_producer.py").write_text("raise ImportError('a broken suite')\n")
+    (suites / "test_consumer.py").write_text(
+        "import pytest\n\n@pytest.mark.grade(points=2)\ndef test_oops(consumer):\n    {}['missing']\n")
+    (suites / "test_payment.py").write_text((SUITES / "test_payment.py").read_text())
+    zygote = Zygote()
+    try:
+        results = run_suites(open_submission(SOLUTIONS), zygote, suites=suites)
+    finally:
+        zygote.close()
+    assert results["producer"].tests[0].status is Status.GRADER_ERROR
+    oops = results["consumer"].tests[0]
+    assert oops.status is Status.GRADER_ERROR and "KeyError" in oops.feedback and "not your fault" in oops.feedback
+    assert results["payment"].score == 35
