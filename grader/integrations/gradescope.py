@@ -323,3 +323,14 @@ def _write(path: Path, data: dict[str, Any], started: float) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m grader.integrations.gradescope ...``: what run_autograder calls."""
+    from grader.cli import main as brokerlab
+
+    return brokerlab(["gradescope", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
