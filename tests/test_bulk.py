@@ -147,8 +147,8 @@ def test_totals_equal_grading_each_student_alone(first_run, grader):
         for key, exercise in alone.exercises.items():
             assert rows[student].get(key, gradebook.number(exercise.score)) == gradebook.number(exercise.score)
             tests = stored[student]["exercises"][key]["tests"]
-            assert [(t["name"], t["status"], t["score"]) for t in tests] == \
-                [(t.name, t.status.value, t.score) for t in exercise.tests], (student, key)
+            assert [(t["name"], t["status"], t["score"], t["feedback"]) for t in tests] == \
+                [(t.name, t.status.value, t.score, t.feedback) for t in exercise.tests], (student, key)
 
 
 def test_results_jsonl_is_the_grade_json_object_per_student(first_run):
@@ -380,3 +380,27 @@ def test_pool_times_out_a_submission_that_spins(tmp_path):
     assert outcome.result.status == "timed out"
     assert outcome.result.score == 0 and outcome.result.max_score == FULL
     assert "took more than" in outcome.result.exercises["producer"].feedback
+
+
+def test_past_the_unpacked_size_limit_a_student_is_refused(tmp_path):
+    from grader.submission import MAX_ARCHIVE_BYTES, UnreadableSubmission, open_submission
+
+    big = b"\0" * (MAX_ARCHIVE_BYTES + 1)
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("sqs_producer.py", "x = 1\n")
+        zf.writestr("padding.bin", big)
+    assert bomb.stat().st_size < 1024 * 1024
+    with pytest.raises(UnreadableSubmission, match="MiB"):
+        open_submission(bomb)  # what each grading child does with a student's zip
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("huge/sqs_producer.py", "x = 1\n")
+        zf.writestr("huge/padding.bin", big)
+        zf.writestr("small/sqs_producer.py", "x = 1\n")
+    unpack = tmp_path / "unpack"
+    found = find_students(archive, unpack)
+    by_id = found.by_id()
+    assert by_id["huge"].path is None and "MiB" in (by_id["huge"].refused or "")
+    assert by_id["small"].path is not None and by_id["small"].refused is None
+    assert not (unpack / "class" / "huge").exists()
