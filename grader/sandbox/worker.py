@@ -37,16 +37,12 @@ class GatewayTimeout(GatewayError, TimeoutError):
     """The gateway's reply was lost: the charge may have gone through."""
 
 
-class CardDeclined(GatewayError):
-    """The gateway refused the charge."""
-
-
 class MailServerDown(ConnectionError):
     """The mail server refused the message: nothing was sent."""
 
 
 _KNOWN_ERRORS: dict[str, type[BaseException]] = {
-    cls.__name__: cls for cls in (GatewayError, GatewayTimeout, CardDeclined, MailServerDown,
+    cls.__name__: cls for cls in (GatewayError, GatewayTimeout, MailServerDown,
                                   ValueError, RuntimeError, KeyError, TypeError, TimeoutError,
                                   ConnectionError, Exception)
 }
