@@ -35,6 +35,7 @@ REPORT_FILE = "report.html"
 FEEDBACK_DIR = "feedback"
 ERRORS_FILE = "grader-errors.log"
 LMS = ("canvas",)
+UNPACK_PREFIX = "brokerlab-class-"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +158,7 @@ def write_outputs(out: Path, results: dict, args: argparse.Namespace, notes: lis
 
 
 def run(args: argparse.Namespace) -> int:
-    from grader.bulk.pool import Pool
+    from grader.bulk.pool import Pool, remove_stale
 
     if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
@@ -176,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
     if out.resolve() == source or source in out.resolve().parents:
         raise UserError(f"{out}: the output folder must not be inside SOURCE (it would be graded as a student)")
 
-    with _locked(out), tempfile.TemporaryDirectory(prefix="brokerlab-class-") as unpack:
+    remove_stale(Path(tempfile.gettempdir()), UNPACK_PREFIX)
+    with _locked(out), tempfile.TemporaryDirectory(prefix=f"{UNPACK_PREFIX}{os.getpid()}-") as unpack:
         klass = find_students(args.source, Path(unpack))
         for line in klass.ignored:
             print(f"brokerlab grade-all: ignored {line}", file=sys.stderr)
