@@ -1,0 +1,36 @@
+"""The course's ``nbgrader_config.py``: what nbgrader needs to know that its defaults get wrong here."""
+from __future__ import annotations
+
+# One hidden test cell grades its whole exercise in the grader's sandbox: a few seconds warm, more
+# on a loaded machine; nbgrader's own default (30 s per cell) is too tight for a class at once.
+CELL_TIMEOUT = 300
+
+TEMPLATE = '''\
+"""nbgrader configuration of the Broker Lab course, written by `brokerlab nbgrader init`.
+
+The notebooks' test cells call the brokerlab package: it must be installed in the environment of the
+`python3` kernel nbgrader runs (`pip install 'brokerlab[nbgrader]'` there).
+"""
+import os
+
+c = get_config()  # noqa: F821 (nbgrader defines it)
+course = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = {course_id!r}
+c.CourseDirectory.root = course
+# An absolute SQLite URL has four slashes: sqlite:////path/to/gradebook.db
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(course, "gradebook.db")
+
+# The first test cell of an exercise grades all of it with the hidden suites.
+c.Execute.timeout = {timeout}
+
+# Grades for Canvas's gradebook import (Student, ID, SIS User ID, SIS Login ID, Section, assignments):
+#   nbgrader export --exporter=grader.integrations.nbgrader.exporter.CanvasCsvExportPlugin --to canvas.csv
+# or make it the default exporter:
+# c.ExportApp.plugin_class = "grader.integrations.nbgrader.exporter.CanvasCsvExportPlugin"
+'''
+
+
+def config_text(course_id: str, timeout: int = CELL_TIMEOUT) -> str:
+    """The text of nbgrader_config.py for a course; relocatable (paths are taken from the file's place)."""
+    return TEMPLATE.format(course_id=course_id, timeout=int(timeout))
