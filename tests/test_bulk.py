@@ -253,6 +253,27 @@ def test_a_changed_submission_is_graded_again(first_run, tmp_path):
     assert carol["status"] == "ok" and carol["producer"] == "25"
 
 
+def test_manual_scores_reach_the_gradebook_but_not_the_store(first_run, tmp_path):
+    _, source, out, _ = first_run
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    store_before = (work / "results.jsonl").read_bytes()
+    alice = {r["student_id"]: r for r in read_csv(work / "grades.csv")}["alice"]
+    manual = tmp_path / "manual.yaml"
+    manual.write_text("alice:\n  checkpoint:\n    q3: {points: 2, comment: Nice contrast with a database.}\n")
+    done = brokerlab("grade-all", source, "--out", work, "--manual-scores", manual)
+    assert done.returncode == 0, done.stderr
+    assert graded_count(done.stdout) == 0
+    after = {r["student_id"]: r for r in read_csv(work / "grades.csv")}["alice"]
+    assert float(after["checkpoint"]) == float(alice["checkpoint"]) + 2
+    assert float(after["total"]) == float(alice["total"]) + 2
+    assert "Nice contrast with a database." in (work / "feedback" / "alice.md").read_text(encoding="utf-8")
+    assert (work / "results.jsonl").read_bytes() == store_before
+    manual.write_text("alice:\n  checkpoint:\n    q9: 1\n")
+    bad = brokerlab("grade-all", source, "--out", work, "--manual-scores", manual)
+    assert bad.returncode != 0 and "q9" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
 def test_a_class_zip_grades_like_the_folder_and_refuses_hostile_students(first_run, tmp_path):
     _, source, out, _ = first_run
     archive = tmp_path / "class.zip"
@@ -367,6 +388,20 @@ def test_markdown_never_shows_grader_internals():
     assert "expect(" not in text and "test_x.py" not in text
     assert "ValueError: mine" in text and "&lt;b&gt;wrong" in text
     assert "````" in text  # a fence longer than the student's own backticks
+
+
+def test_a_free_response_waiting_for_a_person_keeps_its_model_answer_from_the_student():
+    from grader.render.gradescope import to_gradescope
+
+    waiting = TestResult(name="q3: Broker vs database", score=0, max_score=3, status=Status.NEEDS_GRADING,
+                         feedback="Waits for a person to grade it.\nAnswer given: they differ\n"
+                                  "Rubric (3 points):\n- [1] names retention\nModel answer:\nBrokers delete.")
+    result = SubmissionResult(exercises={"checkpoint": ExerciseResult(kind="quiz", tests=[waiting])})
+    text = to_markdown(result, "amy")
+    assert "Answer given: they differ" in text and "Waits for a person" in text
+    assert "Model answer" not in text and "Brokers delete" not in text and "names retention" not in text
+    (test,) = to_gradescope(result)["tests"]
+    assert "Waits for a person" in test["output"] and "Brokers delete" not in test["output"]
 
 
 def test_pool_times_out_a_submission_that_spins(tmp_path):

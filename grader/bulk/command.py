@@ -9,6 +9,10 @@ less ``.zip``, is the student id), or a ``.zip`` of such a folder. OUTDIR receiv
 - ``report.html``: the class report, with plots;
 - ``canvas.csv`` with ``--lms canvas``: the same totals as a Canvas gradebook import.
 
+With ``--manual-scores FILE`` the points a person gave (free responses, regrades) are applied to
+everything written from ``results.jsonl``, which itself keeps the automatic grading: changing the
+file and running again updates the gradebook without grading anyone again.
+
 A run grades only what is missing (or whose submission changed since it was graded); ``--student``
 regrades just those students, ``--force`` regrades everyone. A broken submission gets its row,
 its status and 0; it never stops the run.
@@ -58,6 +62,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the Canvas assignment's id, to update that assignment: 'NAME (ID)'")
     parser.add_argument("--canvas-id-field", choices=gradebook.CANVAS_ID_FIELDS, default="SIS Login ID",
                         help="the Canvas column that holds the student id (default: SIS Login ID)")
+    parser.add_argument("--manual-scores", type=Path, metavar="FILE",
+                        help="YAML of points and comments a person gave (student, quiz, question); applied to "
+                             "the gradebook, feedback and report, while results.jsonl keeps the automatic grading")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress, only the summary")
 
 
@@ -134,6 +141,18 @@ def to_grade(students: list[Student], records: dict[str, Record], fingerprints: 
     return todo
 
 
+def with_manual_scores(results: dict, manual_file: Path) -> dict:
+    """Copies of the results with the scores a person gave applied (the store keeps the automatic ones)."""
+    from grader.quiz.grading import apply_manual_scores
+
+    applied = {}
+    for student_id, result in results.items():
+        copy = result.model_copy(deep=True)
+        apply_manual_scores(copy, student_id, manual_file)
+        applied[student_id] = copy
+    return applied
+
+
 def write_outputs(out: Path, results: dict, args: argparse.Namespace, notes: list[str]) -> list[str]:
     """grades.csv, feedback/*.md, report.html and the LMS gradebook, from ``results``; their names."""
     from grader.render.markdown import to_markdown
@@ -178,6 +197,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{out}: the output folder must not be inside SOURCE (it would be graded as a student)")
 
     remove_stale(Path(tempfile.gettempdir()), UNPACK_PREFIX)
+    manual = None
+    if args.manual_scores is not None:  # checked whole before anyone is graded: one typo stops the run now
+        from grader.quiz.grading import read_manual_scores
+
+        manual = read_manual_scores(args.manual_scores)
     with _locked(out), tempfile.TemporaryDirectory(prefix=f"{UNPACK_PREFIX}{os.getpid()}-") as unpack:
         klass = find_students(args.source, Path(unpack))
         for line in klass.ignored:
@@ -224,6 +248,13 @@ def run(args: argparse.Namespace) -> int:
         results = {s.id: records[s.id].result for s in students if s.id in records}
         missing = sorted(ids - results.keys())
         notes = [f"{len(missing)} student(s) not graded yet: {', '.join(missing[:20])}"] if missing else []
+        if manual is not None:
+            results = with_manual_scores(results, args.manual_scores)
+            strangers = sorted(set(manual) - ids)
+            if strangers:
+                print(f"brokerlab grade-all: {args.manual_scores} names students not in {args.source}: "
+                      f"{', '.join(strangers[:10])}", file=sys.stderr)
+            notes.append(f"Scores a person gave, from {args.manual_scores.name}, are included.")
         written = write_outputs(out, results, args, notes)
         if errors:
             with open(out / ERRORS_FILE, "a", encoding="utf-8") as fh:

@@ -3,12 +3,14 @@
 One Gradescope test per test or quiz question. The hidden suites' tests are shown to students
 ``after_published`` by default (their names and feedback teach, but only once grades are out);
 quiz questions are ``visible``. A test that sets a visibility of its own other than ``visible``
-keeps it. The grader's own stdout is never shown to students.
+keeps it. The grader's own stdout is never shown to students, nor a free response's rubric and
+model answer while it waits for a person.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from grader.render.markdown import student_feedback
 from grader.results import Status, SubmissionResult
 
 GS_STATUS = {Status.PASSED: "passed"}
@@ -31,7 +33,7 @@ def to_gradescope(result: SubmissionResult, hidden_visibility: str = HIDDEN_DEFA
     for key, exercise in result.exercises.items():
         default = hidden_visibility if exercise.kind == "code" else quiz_visibility
         for test in exercise.tests:
-            output = test.feedback or ("passed" if test.passed else "")
+            output = student_feedback(test) or ("passed" if test.passed else "")
             if test.status is not Status.GRADER_ERROR:
                 if test.output and not test.passed:
                     output += "\n\nYour code printed:\n" + test.output[-OUTPUT_TAIL:]

@@ -28,6 +28,15 @@ def _points(x: float) -> str:
     return "0" if x == 0 else format(x, ".12g")
 
 
+def student_feedback(test: TestResult) -> str:
+    """A test's feedback as a student may read it: a free response waiting for a person keeps the
+    rubric and the model answer for that person."""
+    text = test.feedback or ""
+    if test.status is Status.NEEDS_GRADING:
+        text = text.split("\nRubric", 1)[0].split("\nModel answer", 1)[0]
+    return text
+
+
 def _fence(text: str, info: str = "") -> str:
     """A fenced code block that no backtick run inside ``text`` can close."""
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
@@ -55,10 +64,11 @@ def _test(test: TestResult, exercise: ExerciseResult) -> list[str]:
     out = [f"- {ICONS[test.status]} **{test.name}**: {_points(test.score)}/{_points(test.max_score)} "
            f"({WORDS[test.status]})"]
     body: list[str] = []
+    feedback = student_feedback(test)
     said_by_exercise = exercise.feedback and test.status is Status.ERROR and \
-        test.feedback.removeprefix("Not graded: ") == exercise.feedback
-    if test.feedback and not said_by_exercise:
-        body.append(_plain(test.feedback))
+        feedback.removeprefix("Not graded: ") == exercise.feedback
+    if feedback and not said_by_exercise:
+        body.append(_plain(feedback))
     if test.concept and test.status is not Status.PASSED:
         body.append(f"*Concept:* {_plain(test.concept)}")
     if test.status is not Status.GRADER_ERROR:  # our own failures never show our internals
