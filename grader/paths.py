@@ -1,13 +1,16 @@
 """Where the project's bundled material lives.
 
-The package is installed editable (the README's commands, the Gradescope and nbgrader set-ups), so
-the course material is read from the source tree beside the ``grader`` package.
+From a source tree (an editable install: the README's commands, Gradescope) the course material
+is read beside the ``grader`` package; a plain install carries it under ``<prefix>/share/brokerlab``.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+SOURCE_TREE = Path(__file__).resolve().parent.parent
+INSTALLED_DATA = Path(sys.prefix) / "share" / "brokerlab"
+ROOT = SOURCE_TREE if (SOURCE_TREE / "exercises").is_dir() else INSTALLED_DATA
 EXERCISES = ROOT / "exercises"
 SOLUTIONS = ROOT / "solutions"
 QUIZZES = ROOT / "quizzes"

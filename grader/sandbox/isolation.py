@@ -108,10 +108,12 @@ def _python_paths() -> list[str]:
 
 
 def _grader_source() -> list[str]:
-    """Where the grader package lives, to be hidden if it sits inside a bound folder."""
+    """Where the grader package and its course material (solutions among them) live, to be
+    hidden if they sit inside a bound folder (a plain install puts both in the virtualenv)."""
     import grader
+    from grader.paths import INSTALLED_DATA
 
-    return [os.path.realpath(p) for p in grader.__path__]
+    return [os.path.realpath(p) for p in (*grader.__path__, INSTALLED_DATA)]
 
 
 def _build_root(scratch: str) -> None:
