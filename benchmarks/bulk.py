@@ -123,6 +123,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=300, help="submissions (default 300)")
     parser.add_argument("-j", "--jobs", type=int, help="parallel gradings (default: the number of cores)")
+    parser.add_argument("--baseline", type=float, default=5.0, metavar="SECONDS",
+                        help="first measure how busy the machine is without us, this long (default 5)")
     parser.add_argument("--keep", action="store_true", help="keep the class and the outputs, and say where")
     args = parser.parse_args()
 
@@ -133,6 +135,9 @@ def main() -> int:
         source, out = work / "class", work / "out"
         source.mkdir()
         plan = build_class(source, args.n)
+        base0, base_started = machine_cpu(), time.monotonic()
+        time.sleep(args.baseline)  # what the machine does without us: other users' work
+        others = (machine_cpu()[0] - base0[0]) / max(1e-9, time.monotonic() - base_started)
         argv = ["grade-all", str(source), "--out", str(out), "--quiet"]
         if args.jobs:
             argv += ["--jobs", str(args.jobs)]
@@ -162,6 +167,11 @@ def main() -> int:
         busy, idle = busy1[0] - busy0[0], busy1[1] - busy0[1]
         print(f"machine CPU        {busy / args.n:.3f} s per submission, all processes "
               f"(idle {idle:.0f} s; other users' work counts too)")
+        ours = max(0.0, busy - others * elapsed)
+        cores = os.cpu_count() or 1
+        print(f"others' load       {others:.2f} cores busy before the run (sampled {args.baseline:g} s)")
+        print(f"this run's CPU     about {ours / args.n:.3f} s per submission (machine CPU less others' load), "
+              f"so about {ours / cores:.0f} s for these {args.n} on {cores} idle cores")
         print(f"peak RSS / worker  {peak_child_mib:.0f} MiB (ru_maxrss, mostly shared with the parent)")
         print(f"peak RSS parent    {peak_self_mib:.0f} MiB")
         print(f"300 would take     {elapsed / args.n * 300:.0f} s (target 90 s)")
