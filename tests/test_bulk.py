@@ -439,3 +439,14 @@ def test_past_the_unpacked_size_limit_a_student_is_refused(tmp_path):
     assert by_id["huge"].path is None and "MiB" in (by_id["huge"].refused or "")
     assert by_id["small"].path is not None and by_id["small"].refused is None
     assert not (unpack / "class" / "huge").exists()
+
+
+def test_bad_arguments_are_one_line_errors_and_create_nothing(tmp_path):
+    (tmp_path / "class" / "ann").mkdir(parents=True)
+    for args in (["grade-all", tmp_path / "class", "--out", tmp_path / "class" / "out"],
+                 ["grade-all", tmp_path / "missing", "--out", tmp_path / "out"],
+                 ["grade-all", tmp_path / "class", "--out", tmp_path / "out", "--jobs", "0"]):
+        done = brokerlab(*args)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["ann", "class"]

@@ -186,15 +186,17 @@ def run(args: argparse.Namespace) -> int:
     if args.force and args.student:
         raise UserError("give --force (everyone) or --student (just those), not both")
     out: Path = args.out
+    if not args.source.exists():
+        raise UserError(f"{args.source}: no such folder or zip")
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
+    source = args.source.resolve()
+    if out.resolve() == source or source in out.resolve().parents:
+        raise UserError(f"{out}: the output folder must not be inside SOURCE (it would be graded as a student)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"{out}: cannot create it ({exc.strerror})") from None
-    source = args.source.resolve() if args.source.exists() else args.source
-    if out.resolve() == source or source in out.resolve().parents:
-        raise UserError(f"{out}: the output folder must not be inside SOURCE (it would be graded as a student)")
 
     remove_stale(Path(tempfile.gettempdir()), UNPACK_PREFIX)
     manual = None
