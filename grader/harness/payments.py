@@ -7,6 +7,7 @@ point (``SimulatedCrash``), as a consumer dies mid-message and the broker redeli
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -114,12 +115,15 @@ class Delivery:
 class PaymentWorld:
     """One order, one payment message, and the student's handler receiving it again and again."""
 
-    def __init__(self, student: StudentProcess | None, folder: Path, amount_cents: int = 4999) -> None:
+    def __init__(self, student: StudentProcess | None, folder: Path, amount_cents: int = 4999,
+                 label: str = "7f3a") -> None:
         self.student = student
         self.gateway = Gateway()
         self.mailer = Mailer()
         self.db_path = folder / "shop.sqlite3"
-        self.message = {"transaction_id": "txn-7f3a", "order_id": "ORD-1042", "card_token": "tok_visa_4242",
+        # one payment per test: ids of its own, as the handler's process serves test after test
+        tag = hashlib.sha1(label.encode()).hexdigest()[:6]
+        self.message = {"transaction_id": f"txn-{tag}", "order_id": f"ORD-{tag}", "card_token": "tok_visa_4242",
                         "amount_cents": amount_cents, "email": "ada@example.com"}
         with sqlite3.connect(self.db_path) as db:
             db.execute(SCHEMA)

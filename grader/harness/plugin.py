@@ -4,7 +4,9 @@ It guarantees: every test has points (``@pytest.mark.grade``); every outcome bec
 ``TestResult`` whose feedback names the concept the code got wrong, never the test's source; the
 student's code only ever runs in a worker (the ``producer``, ``consumer`` and ``payment``
 fixtures), on a fresh broker and a virtual clock per test; an exercise whose file cannot be
-imported is tried once, and its tests all score 0 with that one reason.
+imported is tried once, and its tests all score 0 with that one reason. An exercise's tests share
+one worker in order (as calls within a test do), and a worker that crashed or ran out of time is
+replaced by a fresh copy of the freshly imported module before the next test.
 """
 from __future__ import annotations
 
@@ -62,9 +64,12 @@ class GradingPlugin:
         self._outcomes: dict[str, tuple[BaseException | None, str]] = {}
         self._students: dict[str, StudentProcess] = {}
         self._sandboxes: dict[str, Sandbox] = {}
+        self._live: dict[str, StudentProcess] = {}  # per exercise: the copy serving its tests
         self._mock: Any = None
 
     def close(self) -> None:
+        for student in self._live.values():
+            student.kill()
         for sandbox in self._sandboxes.values():
             sandbox.close()
         if self._mock is not None:
@@ -120,13 +125,15 @@ class GradingPlugin:
             self.not_gradable[exercise] = str(exc)
             raise
         sandbox.hand_over(scratch)
-        student = StudentProcess(sandbox, scratch, broker, self.limits)
-        student.start()
+        student = self._live.get(exercise)
+        if student is not None and student.alive:
+            student.enter(scratch, broker)
+        if student is None or not student.alive:
+            student = StudentProcess(sandbox, scratch, broker, self.limits)
+            student.start()
+            self._live[exercise] = student
         self._students[request.node.nodeid] = student
-        try:
-            yield student
-        finally:
-            student.kill()
+        yield student
 
     @pytest.fixture
     def producer(self, broker: Broker, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
@@ -147,7 +154,7 @@ class GradingPlugin:
     def shop(self, scratch: Path, request: pytest.FixtureRequest) -> PaymentWorld:
         """One pending order, its payment message, a gateway, a mailer, and the student's handler
         (started after the database exists, so the sandbox hands it over to the worker)."""
-        world = PaymentWorld(None, scratch)
+        world = PaymentWorld(None, scratch, label=request.node.name)
         world.student = request.getfixturevalue("payment")
         return world
 

@@ -366,7 +366,9 @@ def _read_capped(path: Path) -> str:
 
 @dataclass
 class StudentProcess:
-    """The student's module as one test sees it: a fresh copy, called by the hidden suite."""
+    """The student's module in a process of its own, called by the hidden suites: a copy of the
+    sandbox made right after the import, serving one test after another until a crash or a
+    timeout ends it (the next test then gets a fresh copy)."""
 
     sandbox: Sandbox
     scratch: Path
@@ -403,6 +405,22 @@ class StudentProcess:
         """As after a crash: a new process, with no memory of before."""
         self.kill()
         self.start()
+
+    def enter(self, scratch: Path, host: Host) -> None:
+        """Serve the next test: its folder, its output file, its broker and clock."""
+        self.scratch, self.host = scratch, host
+        if self._talk is not None:
+            self._talk.host = host
+        if self.sock is not None:
+            try:
+                protocol.send(self.sock, {"op": "enter", "scratch": str(scratch),
+                                          "output_path": str(scratch / ".output")})
+            except protocol.ChannelClosed:
+                self.kill()
+
+    @property
+    def alive(self) -> bool:
+        return self.sock is not None
 
     def kill(self) -> None:
         if self.pid is not None:

@@ -290,6 +290,14 @@ def fork_per_test(control: socket.socket, module: Any, on_fork: Callable[[dict[s
             return
 
 
+def _enter_folder(folder: str, output_path: str) -> None:
+    os.chdir(folder)
+    fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def _kill(pid: int) -> None:
     import signal
 
@@ -309,11 +317,15 @@ def _flush() -> None:
 
 
 def serve_calls(sock: socket.socket, module: Any, module_path: str) -> None:
-    """Answer calls until told to stop."""
+    """Answer calls until told to stop; between tests, move to the next test's folder and output."""
     global _channel
     _channel = sock
     while True:
         message = protocol.recv(sock)
+        if message["op"] == "enter":
+            _flush()
+            _enter_folder(message["scratch"], message["output_path"])
+            continue
         if message["op"] != "call":
             return
         _set_now(message.get("now"))

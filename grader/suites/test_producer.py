@@ -42,7 +42,7 @@ def check_timestamp(value: object, expected: dt.datetime, what: str) -> None:
 
 
 def queue_url(broker, name: str) -> str:
-    return broker.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    return broker.url(name)
 
 
 @pytest.mark.grade(points=3, concept="queue attributes", lesson=ATTRIBUTES_LESSON)
