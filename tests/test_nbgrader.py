@@ -442,6 +442,18 @@ def test_brokerlab_grade_on_the_extracted_code_matches_nbgrader(course):
     assert json.loads(done.stdout)["score"] == pytest.approx(auto["mixed"])
 
 
+def test_grade_all_takes_the_nbgrader_course_and_agrees_with_nbgrader(course):
+    out = course.folder / "bulk"
+    _run([sys.executable, "-m", "grader", "grade-all", str(course.path), "--out", str(out), "--quiet"],
+         course.folder, course.env)
+    rows = {row["student_id"]: row for row in csv.DictReader((out / "grades.csv").open())}
+    assert sorted(rows) == ["finished", "mixed", "untouched"]
+    for student in rows:
+        auto = sum(a or 0 for a, _ in _nbgrader_cells(course.db, student).values())
+        assert float(rows[student]["total"]) == pytest.approx(auto), student
+    assert float(rows["untouched"]["total"]) == 0
+
+
 # ----------------------------------------------------------------------------- helpers
 
 def _release(code: str) -> str:

@@ -46,7 +46,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from grader.bulk.pool import DEFAULT_TIMEOUT, default_jobs
 
     parser.add_argument("source", type=Path, metavar="SOURCE",
-                        help="a folder of submissions (one folder or .zip per student), or a .zip of one")
+                        help="a folder of submissions (one folder or .zip per student), a .zip of one, or an "
+                             "nbgrader course (its submitted/<student>/<assignment>/ notebooks)")
+    parser.add_argument("--assignment", metavar="NAME",
+                        help="with an nbgrader course holding several assignments: the one to grade")
     parser.add_argument("--out", type=Path, required=True, metavar="OUTDIR", help="where to write the results")
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
                         help=f"grade N submissions at once (default: the number of cores, {default_jobs()})")
@@ -205,7 +208,10 @@ def run(args: argparse.Namespace) -> int:
 
         manual = read_manual_scores(args.manual_scores)
     with _locked(out), tempfile.TemporaryDirectory(prefix=f"{UNPACK_PREFIX}{os.getpid()}-") as unpack:
-        klass = find_students(args.source, Path(unpack))
+        from grader.integrations.nbgrader.submitted import write_students
+
+        source = write_students(args.source, Path(unpack) / "nbgrader", args.assignment) or args.source
+        klass = find_students(source, Path(unpack))
         for line in klass.ignored:
             print(f"brokerlab grade-all: ignored {line}", file=sys.stderr)
         students = klass.students
