@@ -109,6 +109,9 @@ class Host(Protocol):
 
 @dataclass
 class Limits:
+    """How long one call may run: virtual seconds and requests (the same every run), and the real
+    seconds spent inside the worker (for code that spins without asking for anything)."""
+
     virtual_seconds: float = 900.0
     requests: int = 3000
     wall_seconds: float = 4.0
@@ -154,7 +157,6 @@ class Conversation:
     def __init__(self, sock: socket.socket, host: Host, limits: Limits, on_kill: Callable[[], None]) -> None:
         self.sock, self.host, self.limits, self.on_kill = sock, host, limits, on_kill
         self.refs: dict[int, Any] = {}
-        self.requests_seen: list[dict[str, Any]] = []
 
     def until(self, awaited: set[str], wall_limit: float, started: float | None = None) -> dict[str, Any]:
         waited = 0.0
@@ -193,7 +195,6 @@ class Conversation:
     def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
         op = message["op"]
         if op == "aws":
-            self.requests_seen.append(message)
             status, headers, body = self.host.aws(message["method"], message["url"],
                                                   dict(message.get("headers") or {}),
                                                   base64.b64decode(message.get("body") or ""))
@@ -431,10 +432,6 @@ class StudentProcess:
             self.sock = None
 
     close = kill
-
-    @property
-    def requests_seen(self) -> list[dict[str, Any]]:
-        return self._talk.requests_seen if self._talk else []
 
     def output(self) -> str:
         """What the student's code printed in this test, cut to a readable size."""

@@ -25,7 +25,6 @@ from grader.sandbox import protocol
 
 _channel: socket.socket | None = None
 _traveller: Any = None
-_real_sleep = time.sleep
 MAX_DEPTH = 24
 
 
@@ -81,12 +80,18 @@ def virtual_sleep(seconds: float) -> None:
 
 # -- talking to the grader ---------------------------------------------------------------------
 
-def request(message: dict[str, Any]) -> Any:
-    """Ask the grader for something and wait for its reply; raise what the grader says to raise."""
+def _ask(message: dict[str, Any]) -> dict[str, Any]:
+    """Send a request and wait for the grader's reply, which also carries the grader's "now"."""
     assert _channel is not None
     protocol.send(_channel, message)
     reply = protocol.recv(_channel)
     _set_now(reply.get("now"))
+    return reply
+
+
+def request(message: dict[str, Any]) -> Any:
+    """Ask the grader for something; raise what the grader says to raise."""
+    reply = _ask(message)
     if "error" in reply:
         err = reply["error"]
         raise _error_class(str(err.get("type", "Exception")))(str(err.get("message", "")))
@@ -122,18 +127,10 @@ def forward_aws_request(request: Any, **_: Any) -> Any:
     if isinstance(body, str):
         body = body.encode("utf-8")
     headers = {k: (v.decode("latin-1") if isinstance(v, bytes) else str(v)) for k, v in request.headers.items()}
-    reply = _raw_request({"op": "aws", "method": request.method, "url": request.url, "headers": headers,
-                          "body": base64.b64encode(body or b"").decode("ascii")})
+    reply = _ask({"op": "aws", "method": request.method, "url": request.url, "headers": headers,
+                  "body": base64.b64encode(body or b"").decode("ascii")})["value"]
     return AWSResponse(request.url, int(reply["status"]), reply["headers"],
                        _RawBody(base64.b64decode(reply["body"])))
-
-
-def _raw_request(message: dict[str, Any]) -> dict[str, Any]:
-    assert _channel is not None
-    protocol.send(_channel, message)
-    reply = protocol.recv(_channel)
-    _set_now(reply.get("now"))
-    return reply["value"]
 
 
 def install_aws_forwarding() -> None:
