@@ -30,12 +30,14 @@ def parse_z(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text[:-1] + "+00:00")
 
 
-def check_timestamp(value: object, expected: dt.datetime, what: str) -> None:
+def check_timestamp(value: object, expected: dt.datetime, what: str, current: float | None = None) -> None:
     expect(isinstance(value, str), f"{what}: the timestamp is a {type(value).__name__}, not a string.")
     assert isinstance(value, str)
     expect(ISO_Z.match(value), f"{what}: the timestamp {value!r} is not ISO-8601 UTC ending in 'Z' "
                                "(a '+00:00' before the 'Z' means the offset was written twice).")
     got = parse_z(value)
+    if current is not None and abs(got.timestamp() - current) < 1 <= abs(expected.timestamp() - current):
+        expect(False, f"{what}: the timestamp {value!r} is the current time: make_task ignored its `now` argument.")
     # fractional seconds are allowed, not required: a timestamp cut to the whole second is right too
     expect(0 <= (expected - got).total_seconds() < 1 or abs((got - expected).total_seconds()) < 0.002,
            f"{what}: the timestamp {value!r} is not that instant in UTC (expected {expected:%Y-%m-%dT%H:%M:%S}Z).")
@@ -96,7 +98,7 @@ def test_create_queue_existing_other_attributes(producer, broker):
 
 @pytest.mark.grade(points=3, concept="message format",
                    lesson="Every consumer decodes the same shape: exactly taskType, data and timestamp.")
-def test_make_task_shape(producer):
+def test_make_task_shape(producer, clock):
     now = dt.datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC)
     data = {"to": "user@example.com", "subject": "Welcome!"}
     task = producer.call("make_task", "send_email", data, now)
@@ -105,22 +107,23 @@ def test_make_task_shape(producer):
            f"make_task's keys are {sorted(task)}; the message format has exactly taskType, data and timestamp.")
     expect(task["taskType"] == "send_email" and task["data"] == data,
            "make_task did not keep task_type as taskType and task_data as data unchanged.")
-    check_timestamp(task["timestamp"], now, "make_task(..., now)")
+    check_timestamp(task["timestamp"], now, "make_task(..., now)", clock.now())
 
 
 @pytest.mark.grade(points=3, concept="UTC timestamps", lesson=TIMESTAMP_LESSON)
-def test_make_task_utc_z_timestamp(producer):
-    cases = [
-        (dt.datetime(2024, 1, 15, 11, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))), "an aware time at +02:00"),
-        (dt.datetime(2024, 1, 15, 4, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5, minutes=-30))), "an aware time at -05:30"),
-        (dt.datetime(2024, 1, 15, 9, 30), "a naive time (taken as UTC)"),
-        (dt.datetime(2024, 1, 15, 9, 30, 0, 250000, tzinfo=UTC), "an aware UTC time with fractional seconds"),
+def test_make_task_utc_z_timestamp(producer, clock):
+    cases = [  # none of them is the grader's current (virtual) time, so ignoring `now` cannot pass
+        (dt.datetime(2024, 7, 1, 1, 15, tzinfo=dt.timezone(dt.timedelta(hours=2))), "an aware time at +02:00"),
+        (dt.datetime(2024, 2, 29, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5, minutes=-30))),
+         "an aware time at -05:30"),
+        (dt.datetime(2023, 12, 31, 23, 59, 59), "a naive time (taken as UTC)"),
+        (dt.datetime(2024, 5, 5, 5, 5, 5, 250000, tzinfo=UTC), "an aware UTC time with fractional seconds"),
     ]
     for now, what in cases:
         task = producer.call("make_task", "resize_image", {"image": "a.jpg"}, now=now)
         expect(isinstance(task, dict), f"make_task returned a {type(task).__name__}, not a dict.")
         instant = now if now.tzinfo else now.replace(tzinfo=UTC)
-        check_timestamp(task.get("timestamp"), instant.astimezone(UTC), f"For {what}")
+        check_timestamp(task.get("timestamp"), instant.astimezone(UTC), f"For {what}", clock.now())
 
 
 @pytest.mark.grade(points=2, concept="UTC timestamps", lesson=TIMESTAMP_LESSON)
