@@ -85,7 +85,7 @@ def _read_zip(path: Path) -> Submission:
                 raise UnreadableSubmission(f"{path.name}: unpacks to more than {MAX_ARCHIVE_BYTES // 2**20} MiB")
             names: dict[str, zipfile.ZipInfo] = {}
             for info in infos:
-                name = _safe_name(path, info, submission)
+                name = safe_entry_name(path, info, submission)
                 if name is not None:
                     names[name] = info
             prefix = _root_prefix(list(names))
@@ -101,7 +101,7 @@ def _read_zip(path: Path) -> Submission:
     return submission
 
 
-def _safe_name(path: Path, info: zipfile.ZipInfo, submission: Submission) -> str | None:
+def safe_entry_name(path: Path, info: zipfile.ZipInfo, submission: Submission) -> str | None:
     """The entry's name if it is a plain file or folder inside the archive; refuse hostile ones."""
     raw = info.filename
     if not info.flag_bits & 0x800:  # not flagged UTF-8: zipfile decoded it as cp437

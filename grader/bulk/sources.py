@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from grader.errors import UserError
 from grader.submission import (MAX_ARCHIVE_BYTES, WANTED, Submission, UnreadableSubmission,
-                               _safe_name, student_id_of)
+                               safe_entry_name, student_id_of)
 
 MAX_CLASS_BYTES = 4 * 1024 * 1024 * 1024
 MAX_CLASS_ENTRIES = 200_000
@@ -96,7 +96,7 @@ def find_students(source: Path, unpack_to: Path) -> Class:
 def _entry_name(archive: Path, info: zipfile.ZipInfo) -> tuple[str | None, str | None]:
     """(name, None) for a plain entry, (None, why) for a hostile one, (None, None) to pass over."""
     try:
-        name = _safe_name(archive, info, Submission(""))
+        name = safe_entry_name(archive, info, Submission(""))
     except UnreadableSubmission as exc:
         return None, str(exc).split(": ", 1)[-1]
     return name, None
