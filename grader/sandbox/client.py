@@ -327,16 +327,31 @@ class Sandbox:
                 pass
 
     def close(self) -> None:
+        """Kill the sandbox and wait (briefly) until it is gone: as the first process of its PID
+        namespace, it is gone only once every process the student's code started is."""
         if self.pid is not None:
             for kill in (os.killpg, os.kill):
                 try:
                     kill(self.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+            _wait_gone(self.pid)
             self.pid = None
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+
+def _wait_gone(pid: int, limit: float = 2.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        time.sleep(0.001)
 
 
 def _import_failure(err: dict[str, Any]) -> str:
