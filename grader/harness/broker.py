@@ -130,9 +130,6 @@ class Broker:
     def bodies(self, url: str) -> list[str]:
         return [m.body for m in self.stored(url)]
 
-    def available(self, url: str) -> int:
-        return len(self.queue(url).messages)
-
     def in_flight(self, url: str) -> int:
         return sum(1 for m in self.stored(url) if not m.visible)
 

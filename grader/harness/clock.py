@@ -40,14 +40,9 @@ class VirtualClock:
     def now(self) -> float:
         return time.time()
 
-    def elapsed(self) -> float:
-        return self.now() - self.start_at.timestamp()
-
     def advance(self, seconds: float) -> None:
         if seconds > 0:
             self._traveller.shift(seconds)
-
-    sleep = advance
 
     def _patch_moto(self) -> None:
         """Replace moto's real wait in a long poll with a jump of the virtual clock."""

@@ -168,6 +168,3 @@ class PaymentWorld:
         finally:
             db.close()
         return (row[0], row[1]) if row else ("missing", None)
-
-    def money_charged(self) -> int:
-        return len(self.gateway.charges)

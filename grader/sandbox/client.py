@@ -446,8 +446,6 @@ class StudentProcess:
             self.sock.close()
             self.sock = None
 
-    close = kill
-
     def output(self) -> str:
         """What the student's code printed in this test, cut to a readable size."""
         return _read_capped(self.scratch / ".output")
