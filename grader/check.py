@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         submission = open_submission(path)
     except UnreadableSubmission as exc:
         raise UserError(str(exc)) from None
-    with Grader(suites=PUBLIC_TESTS, exercises=exercises, quizzes=False) as grader:
+    with Grader(suites=PUBLIC_TESTS, exercises=exercises, quizzes=False, sandbox="auto") as grader:
         result = grader.grade_submission(submission)
     sys.stdout.write(render(result, "text"))
     if result.score < result.max_score:

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if not folders:
         raise UserError(f"{args.examples}: no example submissions found")
     summary = []
-    with Grader() as grader:
+    with Grader(sandbox="auto") as grader:
         for folder in folders:
             result = grader.grade(folder)
             sys.stdout.write(to_text(result, title=f"Example submission: {folder.name}") + "\n")

@@ -14,7 +14,7 @@ from grader.errors import UserError
 from grader.paths import ANSWERS_FILE, EXERCISE_FILES, SUITES
 from grader.render import FORMATS, render
 from grader.results import SubmissionResult
-from grader.sandbox import isolation
+from grader.sandbox import selfcheck
 from grader.sandbox.client import Zygote
 from grader.submission import Submission, UnreadableSubmission, open_submission
 
@@ -25,10 +25,16 @@ class Grader:
     """Grades submissions with the hidden suites and the quizzes, one warm sandbox for all."""
 
     def __init__(self, suites: Path = SUITES, exercises: tuple[str, ...] = tuple(EXERCISE_FILES),
-                 quizzes: bool = True) -> None:
+                 quizzes: bool = True, sandbox: str | None = None) -> None:
         self.suites, self.exercises, self.quizzes = suites, exercises, quizzes
-        self.sandbox = isolation.sandbox_settings()
+        self.sandbox = selfcheck.settings(sandbox)  # SandboxUnavailable: refuse before any grading
         self.zygote = Zygote()  # first: it warms up while pytest and moto are imported below
+        if self.sandbox["isolate"]:
+            try:
+                selfcheck.require(self.zygote, self.sandbox)
+            except BaseException:
+                self.zygote.close()
+                raise
 
     def grade(self, path: Path) -> SubmissionResult:
         """Grade the submission at ``path``; UnreadableSubmission if it cannot be opened at all."""
@@ -41,7 +47,8 @@ class Grader:
                                sandbox=self.sandbox)
         if self.quizzes:
             exercises.update(grade_quizzes(submission))
-        return SubmissionResult(exercises=exercises, status="empty" if submission.empty else "ok")
+        return SubmissionResult(exercises=exercises, status="empty" if submission.empty else "ok",
+                                sandbox=self.sandbox["mode"])
 
     def close(self) -> None:
         self.zygote.close()
@@ -65,10 +72,17 @@ def grade_quizzes(submission: Submission) -> dict:
         return grade_answers_file(path)
 
 
+def add_sandbox_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    parser.add_argument("--sandbox", choices=selfcheck.MODES, default=default,
+                        help="full: every protection, refused where the host cannot give it (default); "
+                             "weak: no isolation, marked in every result (trusted code only)")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help="a submission folder or .zip")
     parser.add_argument("--format", choices=FORMATS, default="text", help="how to print the result (default: text)")
     parser.add_argument("--out", type=Path, help="write the result to this file instead of printing it")
+    add_sandbox_option(parser)
     parser.add_argument("--manual-scores", type=Path, metavar="FILE",
                         help="YAML of points and comments for free-response questions (student, quiz, question)")
 
@@ -77,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.manual_scores is not None and not args.manual_scores.is_file():
         raise UserError(f"{args.manual_scores}: no such manual-scores file")
     try:
-        with Grader() as grader:
+        with Grader(sandbox=args.sandbox) as grader:
             submission = open_submission(args.path)
             result = grader.grade_submission(submission)
     except UnreadableSubmission as exc:

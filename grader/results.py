@@ -67,6 +67,7 @@ class SubmissionResult(BaseModel):
 
     exercises: dict[str, ExerciseResult] = Field(default_factory=dict)
     status: str = "ok"  # ok, empty, unreadable, timed out
+    sandbox: str = "full"  # full, or weak: graded without isolation (see SECURITY.md)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -83,7 +84,7 @@ class SubmissionResult(BaseModel):
         data = self.model_dump(mode="json")
         # contract order: score, max_score, exercises
         return {"score": data["score"], "max_score": data["max_score"], "status": data["status"],
-                "exercises": data["exercises"]}
+                "sandbox": data["sandbox"], "exercises": data["exercises"]}
 
     @classmethod
     def from_json_dict(cls, data: dict) -> "SubmissionResult":

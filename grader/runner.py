@@ -7,8 +7,6 @@ student's code runs in workers that the plugin's fixtures start.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -30,22 +28,14 @@ def run_suites(submission: Submission, zygote: Zygote, *, suites: Path = SUITES,
                exercises: tuple[str, ...] = EXERCISES, sandbox: dict | None = None,
                limits: Limits | None = None) -> dict[str, ExerciseResult]:
     """Grade each exercise's file with its suite; one exercise's trouble never stops another."""
-    staging = Path(tempfile.mkdtemp(prefix="brokerlab-staged-"))
+    files = {exercise: submission.sources[EXERCISE_FILES[exercise]]
+             for exercise in exercises if exercise not in submission.problems}
+    plugin = GradingPlugin(StagedFiles(files, {e: p for e, p in submission.problems.items() if e in exercises}),
+                           zygote, sandbox, limits)
     try:
-        files: dict[str, Path] = {}
-        for exercise in exercises:
-            name = EXERCISE_FILES[exercise]
-            if exercise not in submission.problems:
-                (staging / name).write_bytes(submission.sources[name])
-            files[exercise] = staging / name
-        plugin = GradingPlugin(StagedFiles(files, {e: p for e, p in submission.problems.items() if e in exercises}),
-                               zygote, sandbox, limits)
-        try:
-            code = _pytest(suite_files(suites, exercises), suites, plugin)
-        finally:
-            plugin.close()
+        code = _pytest(suite_files(suites, exercises), suites, plugin)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        plugin.close()
     results: dict[str, ExerciseResult] = {}
     for exercise in exercises:
         tests = plugin.results.get(exercise, [])

@@ -89,7 +89,7 @@ def test_disk_search_finds_no_grader_file(grader, tmp_path):
     result = grader.grade(attack(tmp_path, (ADVERSARIAL / "search_for_suites.py").read_bytes()))
     outputs = "".join(t.output or "" for t in result.exercises["producer"].tests) + \
         "".join(t.feedback for t in result.exercises["producer"].tests)
-    assert "producer/sqs_producer.py" in outputs, "the search ran, found its own copy, and reported"
+    assert "/submission/sqs_producer.py" in outputs, "the search ran, found its own copy, and reported"
     assert "grader/suites" not in outputs and "/solutions/" not in outputs
     assert "def test_" not in outputs and "expect(" not in outputs
 

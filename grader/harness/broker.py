@@ -2,22 +2,64 @@
 
 Verdicts about queues come from here (what is stored, what is in flight, what was deleted, which
 requests were made with which parameters), never from what a student's function returns.
+
+The student's boto3 client reaches exactly one thing: the SQS actions the exercises need
+(``ACTIONS``), in the JSON protocol botocore speaks, on an SQS host, handed straight to moto's SQS
+handler in the grader's account. Any other service, host, path, protocol or action (moto's admin
+API included) is refused with an error the student's code sees; nothing is ever routed to the rest
+of moto, so the grading process makes no connection on a submission's behalf. The request log is
+written by that handler from what moto itself parsed and executed, not from a parse of ours.
 """
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.compat import HTTPHeaders
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.core.models import botocore_stubber
+from moto.core.request import normalize_request
+from moto.sqs.responses import SQSResponse
 
 from grader.harness.clock import VirtualClock
 
 REGION = "us-east-1"
+ACTIONS = frozenset({
+    "CreateQueue", "GetQueueUrl", "GetQueueAttributes", "SetQueueAttributes", "ListQueues",
+    "SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch",
+    "ChangeMessageVisibility", "ChangeMessageVisibilityBatch", "PurgeQueue",
+})
+SQS_HOST = re.compile(r"^(sqs\.[a-z0-9-]+|[a-z0-9-]+\.queue)\.amazonaws\.com$")
+QUEUE_PATH = re.compile(r"^/(\d{12}/[A-Za-z0-9_.-]{1,80}/?)?$")
+JSON_PROTOCOL = "application/x-amz-json-1.0"
+BODY_LIMIT = 512 * 1024
+
+
+class Refused(Exception):
+    """A request outside what the exercises may use: the student's error, said to their code."""
+
+
+class _GradedSQS(SQSResponse):
+    """moto's SQS handler, pinned to the grader's account, telling the broker what it executed."""
+
+    def __init__(self, broker: "Broker") -> None:
+        super().__init__()
+        self._broker = broker
+
+    def get_current_account(self) -> str:
+        return DEFAULT_ACCOUNT_ID
+
+    def call_action(self) -> Any:
+        action = self._get_action()
+        if action not in ACTIONS:
+            raise Refused(f"the action {str(action)[:60]!r} is not one the exercises use")
+        status, headers, body = super().call_action()
+        params = dict(getattr(self, "params", {}) or {})
+        self._broker.requests.append(Request(action, params, int(status)))
+        return status, headers, body
 
 
 @dataclass(frozen=True)
@@ -26,6 +68,7 @@ class Request:
 
     action: str
     params: dict[str, Any]
+    status: int = 200
 
 
 def start_mock() -> Any:
@@ -63,22 +106,40 @@ class Broker:
 
     def aws(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         """Answer a request the student's boto3 client would have sent over the network."""
-        target = headers.get("X-Amz-Target") or headers.get("x-amz-target") or ""
-        action = target.rsplit(".", 1)[-1]
         try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            params = {}
-        self.requests.append(Request(action, params if isinstance(params, dict) else {}))
+            prepared = self._admit(method, url, headers, body)
+            status, response_headers, content = _GradedSQS(self)._dispatch(normalize_request(prepared))
+        except Refused as exc:
+            return _error(400, "AccessDenied", f"Refused by the grader: {exc}.")
+        except Exception as exc:  # moto choked on what the student sent: a bad request, theirs
+            return _error(400, "InvalidRequest", f"The broker could not handle this request ({type(exc).__name__}).")
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        return int(status), {str(k): str(v) for k, v in dict(response_headers).items()}, content or b""
+
+    @staticmethod
+    def _admit(method: str, url: str, headers: dict[str, str], body: bytes) -> AWSPreparedRequest:
+        """The request as moto will see it, if it is one the exercises may make."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not SQS_HOST.match(parts.hostname or "") \
+                or parts.port not in (None, 443, 80) or parts.username or parts.password:
+            raise Refused(f"only Amazon SQS is reachable, not {(parts.hostname or url)[:80]}")
+        if parts.query or parts.fragment or not QUEUE_PATH.match(parts.path or "/"):
+            raise Refused("that path is not an SQS endpoint")
+        if method != "POST" or len(body) > BODY_LIMIT:
+            raise Refused("SQS takes a POST of at most 512 KiB")
+        lower = {k.lower(): v for k, v in headers.items()}
+        target = lower.get("x-amz-target", "")
+        if not lower.get("content-type", "").startswith(JSON_PROTOCOL) or not target.startswith("AmazonSQS."):
+            raise Refused("only SQS's JSON protocol is served")
+        if target.removeprefix("AmazonSQS.") not in ACTIONS:
+            raise Refused(f"the action {target[:60]!r} is not one the exercises use")
         http_headers = HTTPHeaders()
         for key, value in headers.items():
-            http_headers[key] = value
-        prepared = AWSPreparedRequest(method=method, url=url, headers=http_headers, body=body,
-                                      stream_output=False)
-        response = botocore_stubber("before-send", prepared)
-        if response is None:
-            return 400, {}, b'{"__type":"UnknownOperation","message":"not an SQS request"}'
-        return int(response.status_code), dict(response.headers), response.content or b""
+            if key.lower() not in ("content-encoding", "transfer-encoding"):
+                http_headers[key] = value
+        return AWSPreparedRequest(method=method, url=f"{parts.scheme}://{parts.hostname}{parts.path or '/'}",
+                                  headers=http_headers, body=body, stream_output=False)
 
     def mark(self, action: str) -> None:
         """Put a grader's event (e.g. "Handled") in the request log, to judge the order of calls."""
@@ -139,3 +200,10 @@ class Broker:
     def calls(self, action: str) -> list[dict[str, Any]]:
         """The parameters of each call of ``action`` the student's code made, in order."""
         return [r.params for r in self.requests if r.action == action]
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    import json
+
+    body = json.dumps({"__type": f"com.amazonaws.sqs#{code}", "message": message}).encode()
+    return status, {"Content-Type": JSON_PROTOCOL, "x-amzn-query-error": f"{code};Sender"}, body

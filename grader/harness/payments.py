@@ -16,6 +16,7 @@ from typing import Any
 
 from grader.sandbox.client import (Database, SimulatedCrash, StudentCrashed, StudentProcess,
                                    StudentRaised)
+from grader.sandbox.scratch import ScratchSpace
 
 
 class GatewayError(Exception):
@@ -95,6 +96,7 @@ class Mailer:
             raise SimulatedCrash("the process died right after the receipt was sent")
 
 
+DB_NAME = "shop.sqlite3"
 SCHEMA = ("CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount_cents INTEGER NOT NULL, "
           "status TEXT NOT NULL, charge_id TEXT)")
 
@@ -115,12 +117,13 @@ class Delivery:
 class PaymentWorld:
     """One order, one payment message, and the student's handler receiving it again and again."""
 
-    def __init__(self, student: StudentProcess | None, folder: Path, amount_cents: int = 4999,
-                 label: str = "7f3a") -> None:
+    def __init__(self, student: StudentProcess | None, folder: Path, space: ScratchSpace,
+                 amount_cents: int = 4999, label: str = "7f3a") -> None:
         self.student = student
         self.gateway = Gateway()
         self.mailer = Mailer()
-        self.db_path = folder / "shop.sqlite3"
+        self.folder, self.space = folder, space
+        self.db_path = folder / DB_NAME  # made here while only root can write in the folder
         # one payment per test: ids of its own, as the handler's process serves test after test
         tag = hashlib.sha1(label.encode()).hexdigest()[:6]
         self.message = {"transaction_id": f"txn-{tag}", "order_id": f"ORD-{tag}", "card_token": "tok_visa_4242",
@@ -160,11 +163,15 @@ class PaymentWorld:
         return delivery
 
     def order(self) -> tuple[str, str | None]:
-        """The order's status and charge id, as committed (a reader sees nothing uncommitted)."""
-        db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=1)
+        """The order's status and charge id, as committed: read from copies of the database and
+        its journal (never through a link, only regular files), so sqlite rolls back what the
+        student's code left uncommitted and the grader never opens what the student made."""
+        copy = self.space.private_copy(self.folder, [DB_NAME + suffix for suffix in ("", "-journal", "-wal")])
         try:
+            db = sqlite3.connect(copy / DB_NAME, timeout=1)
             row = db.execute("SELECT status, charge_id FROM orders WHERE order_id = ?",
                              (self.message["order_id"],)).fetchone()
-        finally:
             db.close()
-        return (row[0], row[1]) if row else ("missing", None)
+        except sqlite3.Error:
+            return ("unreadable", None)
+        return (str(row[0])[:200], None if row[1] is None else str(row[1])[:200]) if row else ("missing", None)

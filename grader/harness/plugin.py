@@ -10,9 +10,6 @@ replaced by a fresh copy of the freshly imported module before the next test.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,8 +20,9 @@ from grader.harness.broker import Broker, start_mock
 from grader.harness.clock import VirtualClock
 from grader.harness.payments import PaymentWorld
 from grader.results import Status, TestResult
-from grader.sandbox.client import (Limits, MissingFunction, NotGradable, Sandbox, StudentCrashed,
+from grader.sandbox.client import (Limits, MissingFunction, NotGradable, Sandbox, SandboxFailure, StudentCrashed,
                                    StudentFailure, StudentProcess, StudentRaised, StudentTimeout, Zygote)
+from grader.sandbox.scratch import ScratchSpace
 
 MODULE_NAMES = {"producer": "sqs_producer", "consumer": "sqs_consumer", "payment": "payment_handler"}
 OUTPUT_IN_FEEDBACK = 2000
@@ -44,7 +42,7 @@ def expect(condition: object, feedback: str) -> None:
 class Submission:
     """The exercise files of one submission, as the runner staged them."""
 
-    files: dict[str, Path]                      # exercise -> staged file
+    files: dict[str, bytes]                     # exercise -> the file's bytes
     problems: dict[str, str] = field(default_factory=dict)  # exercise -> why it cannot be graded
 
 
@@ -59,8 +57,7 @@ class GradingPlugin:
         self.limits = limits or Limits()
         self.results: dict[str, list[TestResult]] = {}
         self.not_gradable: dict[str, str] = dict(submission.problems)
-        self._scratch_root = Path(tempfile.mkdtemp(prefix="brokerlab-"))
-        os.chmod(self._scratch_root, 0o711)
+        self.space = ScratchSpace(bool(self.sandbox.get("isolate")))
         self._outcomes: dict[str, tuple[BaseException | None, str]] = {}
         self._students: dict[str, StudentProcess] = {}
         self._sandboxes: dict[str, Sandbox] = {}
@@ -75,7 +72,7 @@ class GradingPlugin:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-        shutil.rmtree(self._scratch_root, ignore_errors=True)
+        self.space.close()
 
     # -- fixtures ------------------------------------------------------------------------------------
     @pytest.fixture
@@ -98,26 +95,21 @@ class GradingPlugin:
 
     @pytest.fixture
     def scratch(self, request: pytest.FixtureRequest) -> Path:
-        """A folder of this test's own, inside its exercise's sandbox folder, that the student's
-        code may write in (handed over to the sandbox's user when the student's code starts)."""
-        return Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=self._exercise_folder(request)))
+        """A folder of this test's own in its exercise's scratch space, that the student's code may
+        write in (handed over to the box's user when the student's code starts)."""
+        return self.space.test_folder(_exercise_of(request.node), request.node.name)
 
-    def _exercise_folder(self, request: pytest.FixtureRequest) -> Path:
-        folder = self._scratch_root / request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
-        folder.mkdir(exist_ok=True)
-        return folder
-
-    def _sandbox(self, exercise: str, folder: Path) -> Sandbox:
+    def _sandbox(self, exercise: str) -> Sandbox:
         if exercise not in self._sandboxes:
             self._sandboxes[exercise] = Sandbox(self.zygote, MODULE_NAMES[exercise], self.submission.files[exercise],
-                                                folder, self.limits, self.sandbox)
+                                                self.space, exercise, self.limits, self.sandbox)
         return self._sandboxes[exercise]
 
     def _student(self, exercise: str, broker: Broker, scratch: Path, request: pytest.FixtureRequest
                  ) -> Iterator[StudentProcess]:
         if exercise in self.not_gradable:
             raise NotGradable(self.not_gradable[exercise])
-        sandbox = self._sandbox(exercise, scratch.parent)
+        sandbox = self._sandbox(exercise)
         try:
             if sandbox.sock is None:
                 sandbox.start(broker)
@@ -154,7 +146,7 @@ class GradingPlugin:
     def shop(self, scratch: Path, request: pytest.FixtureRequest) -> PaymentWorld:
         """One pending order, its payment message, a gateway, a mailer, and the student's handler
         (started after the database exists, so the sandbox hands it over to the worker)."""
-        world = PaymentWorld(None, scratch, label=request.node.name)
+        world = PaymentWorld(None, scratch, self.space, label=request.node.name)
         world.student = request.getfixturevalue("payment")
         return world
 
@@ -175,7 +167,7 @@ class GradingPlugin:
         points = float(marker.kwargs.get("points", 1)) if marker else 1.0
         concept = marker.kwargs.get("concept") if marker else None
         lesson = marker.kwargs.get("lesson", "") if marker else ""
-        exercise = item.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+        exercise = _exercise_of(item)
         name = item.name.removeprefix("test_")
         error, when = self._outcomes.pop(item.nodeid, (None, "call"))
         student = self._students.pop(item.nodeid, None)
@@ -184,6 +176,10 @@ class GradingPlugin:
             output = student.output()
             result.output = output[-OUTPUT_IN_FEEDBACK:] if output else None
         self.results.setdefault(exercise, []).append(result)
+
+
+def _exercise_of(item: pytest.Item) -> str:
+    return item.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
 
 
 def classify(name: str, points: float, concept: str | None, lesson: str,
@@ -201,6 +197,9 @@ def classify(name: str, points: float, concept: str | None, lesson: str,
         return result(Status.PASSED, "")
     if isinstance(error, NotGradable):
         return result(Status.ERROR, f"Not graded: {error}")
+    if isinstance(error, SandboxFailure):
+        return result(Status.GRADER_ERROR, f"The grader could not set up the sandbox for this test ({error}); "
+                                           "it is not your fault and your instructor has been told.")
     if isinstance(error, Mistake):
         return result(Status.FAILED, taught(str(error)))
     if isinstance(error, StudentTimeout):

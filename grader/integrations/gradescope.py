@@ -237,27 +237,21 @@ def grade_json(submission: Path, hidden_visibility: str = HIDDEN_DEFAULT) -> dic
 
 
 def sandbox_available() -> bool:
-    """Whether this machine lets the grader build its sandbox (namespaces and mounts), as root."""
-    from grader.sandbox import isolation
+    """Whether this machine gives the grader its full sandbox: the self-check's real trial."""
+    from grader.sandbox import selfcheck
+    from grader.sandbox.client import Zygote
 
-    if not isolation.sandbox_settings().get("isolate"):
+    try:
+        box = selfcheck.settings()
+    except selfcheck.SandboxUnavailable:
+        return False
+    if not box["isolate"]:
         return True  # not asked for: nothing to check
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            flags = (isolation.CLONE_NEWNS | isolation.CLONE_NEWNET | isolation.CLONE_NEWPID
-                     | isolation.CLONE_NEWIPC | isolation.CLONE_NEWUTS)
-            if libc.unshare(flags) == 0:
-                libc.mount(None, b"/", None, ctypes.c_ulong(isolation.MS_REC | isolation.MS_PRIVATE), None)
-                target = isolation.NEW_ROOT.encode()
-                if libc.mount(b"tmpfs", target, b"tmpfs", ctypes.c_ulong(0), b"size=1m") == 0:
-                    code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    zygote = Zygote()
+    try:
+        return selfcheck.prove(zygote, box).ok
+    finally:
+        zygote.close()
 
 
 def _grade_unprivileged(submission: Path, hidden_visibility: str) -> dict[str, Any]:

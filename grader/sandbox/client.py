@@ -5,14 +5,20 @@ the grader's broker, virtual sleeps, calls back into the grader's objects) until
 function returns or raises, or until a limit runs out. Limits are counted in virtual seconds and
 in requests, so they hit the same submission the same way every run; a wall-clock limit catches
 code that spins without asking for anything.
+
+Everything that comes back is bounded here, on the grader's side, as it is read: frames by
+``protocol``, printed output by ``Tap`` (a pipe, never a file), exception texts and types by
+``_raised``. A frame that is not what the protocol allows is the student's crash: the box is
+killed and the test fails, never a grader error.
 """
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as _dt
 import json
 import os
-import signal
+import select
 import socket
 import subprocess
 import sys
@@ -21,9 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from grader.sandbox import protocol
+from grader.sandbox import isolation, protocol
+from grader.sandbox.scratch import ScratchSpace
 
 OUTPUT_LIMIT = 64 * 1024
+DRAIN_PER_READ = 4 * 1024 * 1024
+MESSAGE_LIMIT, TRACEBACK_LIMIT, TYPES_LIMIT = 2000, 20000, 40
+START_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 5.0
 
 
 # -- what goes wrong, as the hidden suites see it ------------------------------------------------
@@ -121,24 +132,21 @@ class Limits:
 # -- the zygote ------------------------------------------------------------------------------------
 
 class Zygote:
-    """Owns the warm process that forks workers. One per grading process tree."""
+    """Owns the warm process that forks boxes. One per grading process tree."""
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         debug = os.environ.get("BROKERLAB_DEBUG")
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-m", "grader.sandbox.zygote", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd="/", env=isolation.box_environment(),
             stdout=None if debug else subprocess.DEVNULL, stderr=None if debug else subprocess.DEVNULL,
         )
         theirs.close()
         self.control = ours
 
-    def fork(self, request: dict[str, Any]) -> socket.socket:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        socket.send_fds(self.control, [json.dumps(request).encode()], [theirs.fileno()])
-        theirs.close()
-        return ours
+    def fork(self, request: dict[str, Any], fds: list[int]) -> None:
+        socket.send_fds(self.control, [json.dumps(request).encode()], fds)
 
     def close(self) -> None:
         self.control.close()
@@ -149,14 +157,74 @@ class Zygote:
             self.process.wait()
 
 
+class Tap:
+    """The read end of a pipe the student's code prints into: drained as it fills, so printing
+    never blocks the student, and kept up to ``limit`` bytes (the rest is counted, not kept)."""
+
+    def __init__(self, fd: int, limit: int = OUTPUT_LIMIT) -> None:
+        os.set_blocking(fd, False)
+        self.fd, self.limit = fd, limit
+        self.data = bytearray()
+        self.dropped = 0
+
+    def drain(self) -> None:
+        taken = 0
+        while self.fd >= 0 and taken < DRAIN_PER_READ:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.close()
+                return
+            taken += len(chunk)
+            room = self.limit - len(self.data)
+            self.data += chunk[:max(room, 0)]
+            self.dropped += max(len(chunk) - max(room, 0), 0)
+
+    def take(self) -> str:
+        """What was printed since the last take, as text, cut to the limit."""
+        self.drain()
+        text = self.data.decode("utf-8", "replace")
+        if self.dropped:
+            text += f"\n[... {self.dropped} more bytes of output cut ...]"
+        self.data, self.dropped = bytearray(), 0
+        return text
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 # -- talking to a worker ---------------------------------------------------------------------------
 
 class Conversation:
-    """Serve a worker's requests until it says one of the awaited things, or a limit runs out."""
+    """Serve a worker's requests until it says one of the awaited things, or a limit runs out.
 
-    def __init__(self, sock: socket.socket, host: Host, limits: Limits, on_kill: Callable[[], None]) -> None:
-        self.sock, self.host, self.limits, self.on_kill = sock, host, limits, on_kill
+    ``on_kill`` ends the copy when the student's code crashed on its own or a simulated crash
+    hit it; ``on_abort`` ends the whole box when the code spun, stopped reading, or sent what
+    the protocol does not allow."""
+
+    def __init__(self, sock: socket.socket, host: Host, limits: Limits, on_kill: Callable[[], None],
+                 on_abort: Callable[[], None] | None = None, tap: Tap | None = None) -> None:
+        self.sock, self.host, self.limits, self.on_kill, self.tap = sock, host, limits, on_kill, tap
+        self.on_abort = on_abort or on_kill
         self.refs: dict[int, Any] = {}
+
+    def _wait_readable(self, left: float) -> bool:
+        deadline = time.monotonic() + left
+        while True:
+            watched = [self.sock] + ([self.tap.fd] if self.tap is not None and self.tap.fd >= 0 else [])
+            ready = select.select(watched, [], [], max(0.0, deadline - time.monotonic()))[0]
+            if self.sock in ready:
+                return True
+            if ready:
+                self.tap.drain()  # type: ignore[union-attr]
+                continue
+            return False
 
     def until(self, awaited: set[str], wall_limit: float, started: float | None = None) -> dict[str, Any]:
         waited = 0.0
@@ -165,60 +233,85 @@ class Conversation:
         while True:
             t0 = time.monotonic()
             try:
-                message = protocol.recv(self.sock, timeout=max(0.01, wall_limit - waited))
+                if not self._wait_readable(max(0.01, wall_limit - waited)):
+                    raise protocol.ChannelTimeout()
+                message = protocol.recv(self.sock, timeout=max(0.5, wall_limit - waited))
             except protocol.ChannelTimeout:
-                self.on_kill()
+                self.on_abort()
                 raise StudentTimeout(f"it ran for more than {wall_limit:g} s of real time "
                                      "without returning") from None
-            except (protocol.ChannelClosed, protocol.ProtocolError) as exc:
+            except protocol.ChannelClosed as exc:
                 self.on_kill()
                 raise StudentCrashed(f"the process ended without replying ({exc})") from None
+            except protocol.ProtocolError as exc:
+                self.on_abort()
+                raise StudentCrashed(f"the process sent something the grader does not accept ({exc})") from None
             waited += time.monotonic() - t0
             op = message["op"]
             if op in awaited:
+                if self.tap is not None:
+                    self.tap.drain()
                 return message
             if op == "sandbox-error":
-                self.on_kill()
-                raise SandboxFailure(str(message.get("message")))
+                self.on_abort()
+                raise StudentCrashed("the process claimed a sandbox error after it had started")
             count += 1
             if count > self.limits.requests:
-                self.on_kill()
+                self.on_abort()
                 raise StudentTimeout(f"it made more than {self.limits.requests} requests in one call")
-            reply = self._answer(message)
+            try:
+                reply = self._answer(message)
+            except (KeyError, TypeError, ValueError, AttributeError, binascii.Error, RecursionError):
+                self.on_abort()
+                raise StudentCrashed(f"the process sent a malformed {str(op)[:40]!r} request") from None
             elapsed = self.host.now() - started
             if elapsed > self.limits.virtual_seconds:
-                self.on_kill()
+                self.on_abort()
                 raise StudentTimeout(f"it was still running after {elapsed:.0f} s of (virtual) time")
             reply["now"] = self.host.now()
-            protocol.send(self.sock, reply)
+            try:
+                protocol.send(self.sock, reply)
+            except protocol.ChannelTimeout:
+                self.on_abort()
+                raise StudentTimeout("it stopped reading the grader's replies") from None
+            except protocol.ChannelClosed as exc:
+                self.on_kill()
+                raise StudentCrashed(f"the process ended without replying ({exc})") from None
 
     def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
         op = message["op"]
         if op == "aws":
-            status, headers, body = self.host.aws(message["method"], message["url"],
-                                                  dict(message.get("headers") or {}),
-                                                  base64.b64decode(message.get("body") or ""))
+            headers = message.get("headers") or {}
+            if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+                raise TypeError("headers")
+            status, headers, body = self.host.aws(_text(message["method"]), _text(message["url"]),
+                                                  dict(headers), base64.b64decode(_text(message.get("body") or "")))
             return {"op": "reply", "value": {"status": status, "headers": headers,
                                              "body": base64.b64encode(body).decode("ascii")}}
         if op == "sleep":
-            self.host.sleep(float(message["seconds"]))
+            seconds = message["seconds"]
+            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds < 1e9:
+                raise ValueError("seconds")
+            self.host.sleep(float(seconds))
             return {"op": "reply", "value": None}
         if op == "callback":
-            target = self.refs.get(int(message["ref"]))
-            method = message.get("method")
+            ref, method = message["ref"], message.get("method")
+            args, kwargs = message.get("args") or [], message.get("kwargs") or {}
+            if not isinstance(ref, int) or not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise TypeError("callback")
+            target = self.refs.get(ref)
             if target is None or (method is not None and method not in _allowed_methods(target)):
-                return {"op": "reply", "error": {"type": "AttributeError", "message": f"no method {method}"}}
+                return {"op": "reply", "error": {"type": "AttributeError", "message": f"no method {str(method)[:80]}"}}
             fn = target if method is None else getattr(target, method)
             try:
-                value = fn(*_decode(message.get("args") or []), **_decode(message.get("kwargs") or {}))
+                value = fn(*_decode(args), **_decode(kwargs))
             except SimulatedCrash as exc:
                 self.on_kill()
                 raise StudentCrashed(f"simulated crash: {exc}") from None
             except Exception as exc:
-                return {"op": "reply", "error": {"type": type(exc).__name__, "message": str(exc)}}
+                return {"op": "reply", "error": {"type": type(exc).__name__, "message": str(exc)[:MESSAGE_LIMIT]}}
             return {"op": "reply", "value": self.encode(value)}
-        self.on_kill()
-        raise StudentCrashed(f"the worker sent an unknown request {op!r}")
+        raise ValueError("an unknown request")
 
     def encode(self, value: Any) -> Any:
         if isinstance(value, SqsClient):
@@ -247,135 +340,160 @@ class Conversation:
 
 @dataclass
 class Sandbox:
-    """A confined process that imported one student file once, and forks a fresh copy per test.
+    """A box that imported one student file once, and forks a fresh copy of it per test.
 
     Started on first use (inside the first test that needs it, whose broker answers any requests
     made at import time); an import that fails is NotGradable, said once for the whole exercise.
+    ``close`` (or the death of the grading process) ends the box through its keeper, and returns
+    once everything in it is gone.
     """
 
     zygote: Zygote
     module_name: str
-    source: Path
-    folder: Path
+    source: bytes
+    space: ScratchSpace
+    exercise: str
     limits: Limits = field(default_factory=Limits)
     settings: dict[str, Any] = field(default_factory=dict)
     sock: socket.socket | None = None
+    lifeline: socket.socket | None = None
     pid: int | None = None
     uid: int | None = None
+    tap: Tap | None = None
+    import_output: str = ""
 
     @property
-    def module_path(self) -> Path:
-        return self.folder / f"{self.module_name}.py"
-
-    @property
-    def output_path(self) -> Path:
-        return self.folder / ".import-output"
+    def file_name(self) -> str:
+        return f"{self.module_name}.py"
 
     def start(self, host: Host) -> None:
-        self.module_path.write_bytes(self.source.read_bytes())
-        self.sock = self.zygote.fork({
-            "module_name": self.module_name, "module_path": str(self.module_path), "now": host.now(),
-            "scratch": str(self.folder), "output_path": str(self.output_path), **self.settings,
-        })
+        folder = self.space.exercise(self.exercise)
+        channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        lifeline, keeper_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        source = os.memfd_create(self.module_name, os.MFD_CLOEXEC)
+        os.write(source, self.source)
+        fds = [theirs.fileno(), keeper_end.fileno(), source, out_w]
+        if self.settings.get("isolate") and self.space.mount_ns is not None:
+            fds.append(self.space.mount_ns)
         try:
-            first = protocol.recv(self.sock, timeout=10)
+            self.zygote.fork({"module_name": self.module_name, "now": host.now(), "scratch": str(folder),
+                              **self.settings}, fds)
+        finally:
+            theirs.close()
+            keeper_end.close()
+            os.close(source)
+            os.close(out_w)
+        self.sock, self.lifeline, self.tap = channel, lifeline, Tap(out_r)
+        try:
+            first = protocol.recv(self.sock, timeout=START_TIMEOUT)
         except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
             self.close()
             raise SandboxFailure(f"the sandbox did not start ({type(exc).__name__})") from exc
-        if first.get("op") == "sandbox-error":
+        if first.get("op") != "pid" or not isinstance(first.get("pid"), int):
             self.close()
-            raise SandboxFailure(str(first.get("message")))
-        self.pid, self.uid = int(first["pid"]), first.get("uid")
-        talk = Conversation(self.sock, host, self.limits, self.close)
+            raise SandboxFailure(str(first.get("message") or "the sandbox did not start"))
+        self.pid, self.uid = first["pid"], first.get("uid")
+        tap = self.tap
+        talk = Conversation(self.sock, host, self.limits, self.close, tap=tap)
         try:
             hello = talk.until({"hello"}, self.limits.import_wall_seconds)
         except StudentTimeout as exc:
-            raise NotGradable(f"importing {self.source.name} did not finish: {exc}") from exc
+            self.import_output = tap.take()
+            raise NotGradable(f"importing {self.file_name} did not finish: {exc}") from exc
         except StudentCrashed as exc:
-            raise NotGradable(f"{self.source.name} exited while being imported{_last_line(self.output_path)}") from exc
+            self.import_output = tap.take()
+            raise NotGradable(f"{self.file_name} exited while being imported{_last_line(self.import_output)}") from exc
+        self.import_output = tap.take()
         if "error" in hello:
             self.close()
-            raise NotGradable(f"{self.source.name} {_import_failure(hello['error'])}")
+            raise NotGradable(f"{self.file_name} {_import_failure(hello['error'])}")
 
     def hand_over(self, folder: Path) -> None:
-        """Give a folder the grader made (and what is in it) to the sandbox's user."""
-        if self.uid is not None:
-            for path in (folder, *folder.rglob("*")):
-                os.lchown(path, self.uid, self.uid)
+        """Give a test folder the grader made (and what is in it) to the box's user."""
+        self.space.hand_over(folder, self.uid)
 
-    def spawn(self, scratch: Path) -> socket.socket:
+    def spawn(self, scratch: Path) -> tuple[socket.socket, Tap]:
         """A fresh copy of the imported module for one test, working in ``scratch``."""
         if self.sock is None:
             raise SandboxFailure("the sandbox is gone")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
         try:
-            protocol.send(self.sock, {"op": "fork", "scratch": str(scratch), "module_path": str(self.module_path),
-                                      "output_path": str(scratch / ".output")})
-            socket.send_fds(self.sock, [b"\0"], [theirs.fileno()])
-        except (OSError, protocol.ChannelClosed) as exc:
+            protocol.send(self.sock, {"op": "fork", "scratch": str(scratch)})
+            socket.send_fds(self.sock, [b"\0"], [theirs.fileno(), out_w])
+        except (OSError, protocol.ChannelClosed, protocol.ChannelTimeout) as exc:
             ours.close()
+            os.close(out_r)
             raise SandboxFailure(f"the sandbox stopped answering ({exc})") from None
         finally:
             theirs.close()
-        return ours
+            os.close(out_w)
+        return ours, Tap(out_r)
 
     def kill_copy(self, pid: int) -> None:
         if self.sock is not None:
             try:
-                protocol.send(self.sock, {"op": "kill", "pid": pid})
-            except (OSError, protocol.ChannelClosed):
+                protocol.send(self.sock, {"op": "kill", "pid": pid}, timeout=1)
+            except (OSError, protocol.ChannelClosed, protocol.ChannelTimeout):
                 pass
 
     def close(self) -> None:
-        """Kill the sandbox and wait (briefly) until it is gone: as the first process of its PID
-        namespace, it is gone only once every process the student's code started is."""
-        if self.pid is not None:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(self.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            _wait_gone(self.pid)
-            self.pid = None
+        """End the box: tell its keeper, and wait until the keeper says everything in it is gone."""
+        if self.lifeline is not None:
+            try:
+                self.lifeline.shutdown(socket.SHUT_WR)
+                deadline = time.monotonic() + CLOSE_TIMEOUT
+                while select.select([self.lifeline], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                    if not self.lifeline.recv(64):
+                        break
+            except OSError:
+                pass
+            self.lifeline.close()
+            self.lifeline = None
+        self.pid = None
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+        if self.tap is not None:
+            self.tap.close()
+            self.tap = None
 
 
-def _wait_gone(pid: int, limit: float = 2.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            return
-        time.sleep(0.001)
-
-
-def _import_failure(err: dict[str, Any]) -> str:
-    types = err.get("types") or ["Exception"]
-    if "SystemExit" in types:
-        return "called exit() while being imported"
-    if "SyntaxError" in types:
-        return f"has a syntax error, {err.get('message', '')}"
-    return f"raised {types[0]}: {str(err.get('message', ''))[:300]} while being imported"
-
-
-def _last_line(path: Path) -> str:
-    tail = _read_capped(path).strip().splitlines()[-1:]
+def _last_line(output: str) -> str:
+    tail = output.strip().splitlines()[-1:]
     return f" (last output: {tail[0][:200]})" if tail else ""
 
 
-def _read_capped(path: Path) -> str:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(OUTPUT_LIMIT + 1)
-    except OSError:
-        return ""
-    text = data[:OUTPUT_LIMIT].decode("utf-8", "replace")
-    return text + ("\n[... output cut ...]" if len(data) > OUTPUT_LIMIT else "")
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not text")
+    return value
+
+
+def _capped(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else ""
+    return text if len(text) <= limit else text[:limit] + " [...]"
+
+
+def _import_failure(err: Any) -> str:
+    err = err if isinstance(err, dict) else {}
+    types = _types(err.get("types"))
+    if "SystemExit" in types:
+        return "called exit() while being imported"
+    if "SyntaxError" in types:
+        return f"has a syntax error, {_capped(err.get('message'), 300)}"
+    return f"raised {types[0]}: {_capped(err.get('message'), 300)} while being imported"
+
+
+def _types(value: Any) -> list[str]:
+    names = [v[:100] for v in value[:TYPES_LIMIT] if isinstance(v, str)] if isinstance(value, list) else []
+    return names or ["Exception"]
+
+
+def _raised(reply: dict[str, Any]) -> "StudentRaised":
+    return StudentRaised(_types(reply.get("types")), _capped(reply.get("message"), MESSAGE_LIMIT),
+                         _capped(reply.get("traceback"), TRACEBACK_LIMIT))
 
 
 # -- one test's copy -------------------------------------------------------------------------------
@@ -383,8 +501,8 @@ def _read_capped(path: Path) -> str:
 @dataclass
 class StudentProcess:
     """The student's module in a process of its own, called by the hidden suites: a copy of the
-    sandbox made right after the import, serving one test after another until a crash or a
-    timeout ends it (the next test then gets a fresh copy)."""
+    box's process made right after the import, serving one test after another until a crash or
+    a timeout ends it (the next test then gets a fresh copy; after a timeout, a fresh box)."""
 
     sandbox: Sandbox
     scratch: Path
@@ -393,29 +511,35 @@ class StudentProcess:
     sock: socket.socket | None = None
     pid: int | None = None
     calls: int = 0
+    tap: Tap | None = None
     _talk: Conversation | None = None
 
     @property
-    def source(self) -> Path:
-        return self.sandbox.source
+    def file_name(self) -> str:
+        return self.sandbox.file_name
 
     def start(self) -> None:
         """A fresh copy (NotGradable if the student's file cannot be imported at all)."""
         if self.sandbox.sock is None:
             self.sandbox.start(self.host)
+            self.sandbox.hand_over(self.scratch)
         try:
-            self.sock = self.sandbox.spawn(self.scratch)
-        except SandboxFailure:  # the student's code may have killed its own sandbox: start it again
+            self.sock, self.tap = self.sandbox.spawn(self.scratch)
+        except SandboxFailure:  # the student's code may have broken its own box: a new one
             self.sandbox.close()
             self.sandbox.start(self.host)
-            self.sock = self.sandbox.spawn(self.scratch)
-        self._talk = Conversation(self.sock, self.host, self.limits, self.kill)
+            self.sandbox.hand_over(self.scratch)
+            self.sock, self.tap = self.sandbox.spawn(self.scratch)
+        self._talk = Conversation(self.sock, self.host, self.limits, self.kill, self.abort, self.tap)
         try:
-            first = protocol.recv(self.sock, timeout=10)
-        except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
-            self.kill()
-            raise SandboxFailure(f"a test's process did not start ({type(exc).__name__})") from exc
-        self.pid = int(first["pid"])
+            first = protocol.recv(self.sock, timeout=START_TIMEOUT)
+        except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError):
+            self.abort()
+            raise StudentCrashed("the test's process did not start") from None
+        if first.get("op") != "pid" or not isinstance(first.get("pid"), int):
+            self.abort()
+            raise StudentCrashed("the test's process did not start")
+        self.pid = first["pid"]
 
     def restart(self) -> None:
         """As after a crash: a new process, with no memory of before."""
@@ -423,22 +547,24 @@ class StudentProcess:
         self.start()
 
     def enter(self, scratch: Path, host: Host) -> None:
-        """Serve the next test: its folder, its output file, its broker and clock."""
+        """Serve the next test: its folder, its broker and clock; what it prints starts afresh."""
         self.scratch, self.host = scratch, host
         if self._talk is not None:
             self._talk.host = host
+        if self.tap is not None:
+            self.tap.take()
         if self.sock is not None:
             try:
-                protocol.send(self.sock, {"op": "enter", "scratch": str(scratch),
-                                          "output_path": str(scratch / ".output")})
-            except protocol.ChannelClosed:
-                self.kill()
+                protocol.send(self.sock, {"op": "enter", "scratch": str(scratch)})
+            except (protocol.ChannelClosed, protocol.ChannelTimeout):
+                self.abort()
 
     @property
     def alive(self) -> bool:
         return self.sock is not None
 
     def kill(self) -> None:
+        """End this copy (its box lives on for the next test)."""
         if self.pid is not None:
             self.sandbox.kill_copy(self.pid)
             self.pid = None
@@ -446,9 +572,14 @@ class StudentProcess:
             self.sock.close()
             self.sock = None
 
+    def abort(self) -> None:
+        """End the whole box: the next test starts a new one."""
+        self.kill()
+        self.sandbox.close()
+
     def output(self) -> str:
         """What the student's code printed in this test, cut to a readable size."""
-        return _read_capped(self.scratch / ".output")
+        return self.tap.take() if self.tap is not None else ""
 
     def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
         """Run ``function(*args, **kwargs)`` in the worker and return its (decoded) result."""
@@ -458,18 +589,23 @@ class StudentProcess:
         self._talk.refs.clear()
         started = self.host.now()
         self.calls += 1  # the seed of `random` in the worker: varies per call, the same every run
-        protocol.send(self.sock, {"op": "call", "function": function, "args": self._talk.encode(list(args)),
-                                  "kwargs": self._talk.encode(kwargs), "now": started, "seed": self.calls})
+        try:
+            protocol.send(self.sock, {"op": "call", "function": function, "args": self._talk.encode(list(args)),
+                                      "kwargs": self._talk.encode(kwargs), "now": started, "seed": self.calls})
+        except (protocol.ChannelClosed, protocol.ChannelTimeout) as exc:
+            self.abort()
+            failure: StudentFailure = StudentCrashed(f"the process stopped answering ({exc})")
+            failure.function = function
+            raise failure from None
         try:
             reply = self._talk.until({"return", "raise", "missing"}, self.limits.wall_seconds, started)
         except StudentFailure as exc:
             exc.function = function
             raise
         if reply["op"] == "missing":
-            failure: StudentFailure = MissingFunction(f"{self.source.name} has no function {function}()")
+            failure = MissingFunction(f"{self.file_name} has no function {function}()")
         elif reply["op"] == "raise":
-            failure = StudentRaised(list(reply.get("types") or []), str(reply.get("message", "")),
-                                    str(reply.get("traceback", "")))
+            failure = _raised(reply)
         else:
             return _decode(reply.get("value"))
         failure.function = function

@@ -1,6 +1,9 @@
 """Framed JSON messages over a stream socket: a 4-byte big-endian length, then UTF-8 JSON.
 
-JSON, never pickle: nothing a worker sends can run code in the grader.
+JSON, never pickle: nothing a worker sends can run code in the grader. Both directions are
+bounded by the reader and the writer's clock: a frame over ``MAX_MESSAGE``, one that is not a JSON
+object with an ``op``, or nested too deep to parse is a ``ProtocolError``; a send that cannot finish
+within its timeout (the other side stopped reading) is a ``ChannelTimeout``.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import time
 from typing import Any
 
 MAX_MESSAGE = 8 * 1024 * 1024
+SEND_TIMEOUT = 10.0
 _HEADER = struct.Struct(">I")
 
 
@@ -27,14 +31,25 @@ class ProtocolError(Exception):
     """The other side sent something that is not a well-formed message."""
 
 
-def send(sock: socket.socket, message: dict[str, Any]) -> None:
+def send(sock: socket.socket, message: dict[str, Any], timeout: float | None = SEND_TIMEOUT) -> None:
+    """Send one message; ``timeout`` is wall seconds for the whole frame (None: for ever)."""
     data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
     if len(data) > MAX_MESSAGE:
         raise ProtocolError(f"message of {len(data)} bytes is over the {MAX_MESSAGE}-byte limit")
-    try:
-        sock.sendall(_HEADER.pack(len(data)) + data)
-    except (BrokenPipeError, ConnectionResetError) as exc:
-        raise ChannelClosed(str(exc)) from exc
+    frame = memoryview(_HEADER.pack(len(data)) + data)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while frame:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [sock], [], left)[1]:
+                raise ChannelTimeout("the other side stopped reading")
+        try:
+            sent = sock.send(frame, socket.MSG_DONTWAIT if deadline is not None else 0)
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError as exc:
+            raise ChannelClosed(str(exc)) from exc
+        frame = frame[sent:]
 
 
 def _read_exactly(sock: socket.socket, n: int, deadline: float | None) -> bytes:
@@ -63,6 +78,8 @@ def recv(sock: socket.socket, timeout: float | None = None) -> dict[str, Any]:
         raise ProtocolError(f"message of {length} bytes is over the {MAX_MESSAGE}-byte limit")
     try:
         message = json.loads(_read_exactly(sock, length, deadline))
+    except RecursionError:
+        raise ProtocolError("nested too deeply") from None
     except ValueError as exc:
         raise ProtocolError(f"not JSON: {exc}") from exc
     if not isinstance(message, dict) or not isinstance(message.get("op"), str):

@@ -254,18 +254,21 @@ def import_student(sock: socket.socket, module_name: str, module_path: str, now:
     return module
 
 
-def fork_per_test(control: socket.socket, module: Any, on_fork: Callable[[dict[str, Any], socket.socket], None]) -> None:
+def fork_per_test(control: socket.socket, module: Any, module_path: str,
+                  on_fork: Callable[[str, int], None]) -> None:
     """Serve the grader's requests for fresh copies of this process, one per test.
 
     Each copy starts from the state right after the import, as a new process would, without
-    paying for the sandbox and the import again. ``on_fork`` prepares a copy (its folder, its
-    output) before it serves calls.
+    paying for the box and the import again. A request carries the copy's channel and the write
+    end of its output pipe; ``on_fork(folder, output_fd)`` prepares the copy before it serves calls.
     """
     while True:
         message = protocol.recv(control)
         if message["op"] == "fork":
-            _msg, fds, _flags, _addr = socket.recv_fds(control, 1, 1)
-            if not fds:
+            _msg, fds, _flags, _addr = socket.recv_fds(control, 1, 2)
+            if len(fds) != 2:
+                for fd in fds:
+                    os.close(fd)
                 continue
             pid = os.fork()
             if pid == 0:
@@ -273,26 +276,20 @@ def fork_per_test(control: socket.socket, module: Any, on_fork: Callable[[dict[s
                 channel = socket.socket(fileno=fds[0])
                 code = 0
                 try:
-                    on_fork(message, channel)
-                    serve_calls(channel, module, message["module_path"])
+                    on_fork(str(message["scratch"]), fds[1])
+                    protocol.send(channel, {"op": "pid", "pid": os.getpid()})
+                    serve_calls(channel, module, module_path)
                 except BaseException:
                     code = 1
                 finally:
                     _flush()
                     os._exit(code)
-            os.close(fds[0])
+            for fd in fds:
+                os.close(fd)
         elif message["op"] == "kill":
             _kill(int(message["pid"]))
         else:
             return
-
-
-def _enter_folder(folder: str, output_path: str) -> None:
-    os.chdir(folder)
-    fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
 
 
 def _kill(pid: int) -> None:
@@ -314,14 +311,15 @@ def _flush() -> None:
 
 
 def serve_calls(sock: socket.socket, module: Any, module_path: str) -> None:
-    """Answer calls until told to stop; between tests, move to the next test's folder and output."""
+    """Answer calls until told to stop; between tests, move to the next test's folder (what it
+    prints goes on to the same pipe, which the grader reads test by test)."""
     global _channel
     _channel = sock
     while True:
         message = protocol.recv(sock)
         if message["op"] == "enter":
             _flush()
-            _enter_folder(message["scratch"], message["output_path"])
+            os.chdir(message["scratch"])
             continue
         if message["op"] != "call":
             return

@@ -4,9 +4,11 @@ Importing boto3 and botocore's SQS model costs a fresh interpreter about half a 
 from a process that already holds them costs a few milliseconds. The zygote imports nothing of
 the grader's beyond the worker, so a worker's memory holds no hidden suite and no solution.
 
-Protocol: the grader sends one SOCK_SEQPACKET datagram per worker, a JSON object with one file
-descriptor attached (the worker's end of its channel). Several grading processes may share one
-zygote: datagrams never interleave.
+Protocol: the grader sends one SOCK_SEQPACKET datagram per box, a JSON object with file descriptors
+attached: the box's end of its channel, the keeper's end of its lifeline, a memfd holding the
+student's file, the write end of the box's output pipe and, for a full box, the grading process's
+mount namespace (where its scratch tmpfs is mounted). Several grading processes may share one
+zygote: datagrams never interleave. The zygote runs with the box's environment, never the grader's.
 """
 from __future__ import annotations
 
@@ -68,63 +70,57 @@ def _exercise(client: object) -> None:
             pass
 
 
-def child(request: dict, channel_fd: int) -> None:
-    """In the forked child: confine, import the student's file, then fork one copy per test.
-    Never returns."""
-    from grader.sandbox import isolation, protocol, worker
+def child(request: dict, fds: list[int]) -> None:
+    """In the forked child: become the box's keeper (see ``isolation``). Never returns."""
+    from grader.sandbox import isolation, worker
 
-    sock = socket.socket(fileno=channel_fd)
-    try:
-        isolation.confine(request, sock)
-    except BaseException as exc:  # never run student code unconfined: say why, and stop
-        try:
-            protocol.send(sock, {"op": "sandbox-error", "message": f"{type(exc).__name__}: {exc}"})
-        finally:
-            os._exit(1)
-    code = 0
-    try:
-        module = worker.import_student(sock, request["module_name"], request["module_path"], request.get("now"))
+    channel, lifeline = socket.socket(fileno=fds[0]), socket.socket(fileno=fds[1])
+    mount_ns = fds[4] if len(fds) > 4 else None
+    module_name = str(request.get("module_name", "submission"))
+    now = request.get("now")
+    import_student, fork_per_test, enter_test = worker.import_student, worker.fork_per_test, isolation.enter_test
+    isolated = bool(request.get("isolate"))
+
+    def serve(sock: socket.socket, module_path: str) -> None:
+        module = import_student(sock, module_name, module_path, now)
         if module is not None:
-            signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # test copies and orphans: reaped by the kernel
-            worker.fork_per_test(sock, module, isolation.enter_test)
-    except BaseException:
-        code = 1
-    finally:
-        os._exit(code)
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # test copies: reaped by the kernel
+            fork_per_test(sock, module, module_path, lambda folder, fd: enter_test(folder, fd, isolated))
+
+    isolation.keeper(request, channel, lifeline, fds[2], fds[3], mount_ns, serve)
 
 
 def main(control_fd: int) -> None:
-    os.environ.update({
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    })
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE", "AWS_REGION"):
-        os.environ.pop(var, None)
     from grader.sandbox import isolation
 
-    isolation.prepare_zygote()
+    isolation.set_environment(isolation.box_environment())  # started with it; keep it that way
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL, "parent-death signal")  # dies with the grader
     control = socket.socket(fileno=control_fd)
     warm_up()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # keepers are reaped by the kernel
     gc.collect()
     gc.freeze()
     while True:
         try:
-            data, fds, _flags, _addr = socket.recv_fds(control, 65536, 1)
+            data, fds, _flags, _addr = socket.recv_fds(control, 65536, 8)
         except InterruptedError:
             continue
         if not data:
             return
-        if not fds:
+        try:
+            request = json.loads(data)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict) or len(fds) < 4:
+            for fd in fds:
+                os.close(fd)
             continue
-        request = json.loads(data)
         pid = os.fork()
         if pid == 0:
             control.close()
-            child(request, fds[0])
-        os.close(fds[0])
+            child(request, fds)
+        for fd in fds:
+            os.close(fd)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ def exercise_result(exercise: str) -> Any:
         submission = make_submission("notebook", {file_name: code}, None)
         # A kernel grades one exercise once, so the sandbox's zygote goes as soon as it is done:
         # left running, it holds up the kernel's shutdown (ipykernel waits for its children).
-        with _set_aside(), Grader(exercises=(exercise,), quizzes=False) as grader:
+        with _set_aside(), Grader(exercises=(exercise,), quizzes=False, sandbox="auto") as grader:
             _results[key] = grader.grade_submission(submission).exercises[exercise]
     return _results[key]
 
