@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nbgrader": ("grader.integrations.nbgrader.command", "make an nbgrader course from the exercises"),
     "serve": ("grader.lab.serve", "run a local SQS-compatible broker"),
     "lab": ("grader.lab.command", "run the hands-on lab: producer and consumers on a live broker"),
+    "doctor": ("grader.doctor", "show which sandbox protections work on this host"),
 }
 
 

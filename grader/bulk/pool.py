@@ -22,7 +22,6 @@ import json
 import os
 import select
 import selectors
-import shutil
 import signal
 import tempfile
 import time
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from grader.sandbox.scratch import remove_tree
 from grader.bulk.sources import Student
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 
@@ -135,7 +135,7 @@ def remove_stale(folder: Path, prefix: str = TMP_PREFIX) -> None:
             pass
         except PermissionError:
             continue
-        shutil.rmtree(entry, ignore_errors=True)
+        remove_tree(entry)
 
 
 def scratch_root() -> str | None:
@@ -231,7 +231,7 @@ class Pool:
             self.grader.close()
             self.grader = None
         if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            remove_tree(self.tmp)
             self.tmp = None
         gc.unfreeze()
 
@@ -368,7 +368,7 @@ class Pool:
         os.close(job.fd)
         _, status, usage = os.wait4(job.pid, 0)
         seconds = time.monotonic() - job.started
-        shutil.rmtree(job.tmp, ignore_errors=True)
+        remove_tree(job.tmp)
         maxrss = int(usage.ru_maxrss)
         try:
             payload = json.loads(job.buffer.decode("utf-8"))
@@ -403,7 +403,7 @@ class Pool:
             os.close(job.fd)
         except OSError:
             pass
-        shutil.rmtree(job.tmp, ignore_errors=True)
+        remove_tree(job.tmp)
 
     def _blank(self, status: str, reason: str) -> SubmissionResult:
         try:

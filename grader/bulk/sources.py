@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader.sandbox.scratch import remove_tree
 from grader.errors import UserError
 from grader.submission import (MAX_ARCHIVE_BYTES, WANTED, Submission, UnreadableSubmission,
                                safe_entry_name, student_id_of)
@@ -173,14 +174,14 @@ def unpack_class(archive: Path, into: Path, refused: dict[str, str], ignored: li
                     refused[group] = f"cannot be unpacked from the class archive ({exc})"
                     for leftover in (target / group, target / f"{group}.zip"):
                         if leftover.is_dir():
-                            shutil.rmtree(leftover, ignore_errors=True)
+                            remove_tree(leftover)
                         elif leftover.exists():
                             leftover.unlink()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        shutil.rmtree(target, ignore_errors=True)
+        remove_tree(target)
         raise UserError(f"{archive}: unreadable archive ({exc})") from None
     except OSError as exc:
-        shutil.rmtree(target, ignore_errors=True)
+        remove_tree(target)
         raise UserError(f"{archive}: cannot unpack it ({exc.strerror or exc})") from None
     return target
 

@@ -1,0 +1,323 @@
+"""The trust boundary, attacked from outside: each test plants what a hostile submission would and
+asserts what must not happen (the canary that must stay root's and unchanged, the secret that must
+appear in no output, the listener that must see no connection, the process that must not survive,
+the classmate whose score must not move). The hostile files are in tests/adversarial/boundary/.
+Full isolation needs root, as CI and grading machines have.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.grade import Grader
+from grader.paths import SOLUTIONS
+from grader.results import Status
+from grader.sandbox import protocol
+
+BOUNDARY = Path(__file__).parent / "adversarial" / "boundary"
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox's isolation needs root")
+pytestmark = root_only
+
+
+def hostile(tmp_path: Path, name: str, exercise_file: str = "sqs_producer.py", **replace: str) -> Path:
+    """A submission whose ``exercise_file`` is the hostile file, the other two the references."""
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    source = (BOUNDARY / name).read_text()
+    for key, value in replace.items():
+        source = source.replace(f"__{key}__", value)
+    (folder / exercise_file).write_text(source)
+    for other in ("sqs_producer.py", "sqs_consumer.py", "payment_handler.py"):
+        if other != exercise_file:
+            shutil.copy(SOLUTIONS / other, folder / other)
+    return folder
+
+
+def everything_said(result) -> str:
+    """Every byte of a result a person or a program downstream would read."""
+    return json.dumps(result.to_json_dict())
+
+
+def no_grader_errors(result) -> None:
+    errors = [(k, t.name, t.feedback) for k, e in result.exercises.items() for t in e.tests
+              if t.status is Status.GRADER_ERROR]
+    assert errors == []
+
+
+@pytest.fixture
+def canary(tmp_path: Path):
+    """A root-owned file and a root-only secret, outside anything the box binds."""
+    folder = Path("/root") if os.path.isdir("/root") else tmp_path
+    token = secrets.token_hex(12)
+    canary_path = folder / f"brokerlab-canary-{token[:8]}"
+    secret_path = folder / f"brokerlab-secret-{token[:8]}"
+    canary_path.write_text("untouched")
+    secret_path.write_text(f"SECRET-{token}")
+    os.chmod(canary_path, 0o644)
+    os.chmod(secret_path, 0o600)
+    yield canary_path, secret_path, token
+    canary_path.unlink(missing_ok=True)
+    secret_path.unlink(missing_ok=True)
+
+
+# -- 1. files ----------------------------------------------------------------------------------------
+
+def test_links_and_fifos_planted_everywhere_redirect_nothing(grader, tmp_path, canary):
+    canary_path, secret_path, token = canary
+    result = grader.grade(hostile(tmp_path, "plant_links.py", CANARY=str(canary_path), SECRET=str(secret_path)))
+    assert canary_path.read_text() == "untouched"
+    assert canary_path.stat().st_uid == 0 and secret_path.stat().st_uid == 0
+    assert token not in everything_said(result)
+    assert result.exercises["producer"].score == 0
+    assert result.exercises["consumer"].score == result.exercises["consumer"].max_score
+    assert result.exercises["payment"].score == result.exercises["payment"].max_score
+    no_grader_errors(result)
+
+
+def test_a_swapped_database_is_never_read_through(grader, tmp_path, canary):
+    _canary, _secret, token = canary
+    forged = tmp_path / "forged.sqlite3"
+    import sqlite3
+
+    with sqlite3.connect(forged) as db:  # says every order is paid: worth points if read through a link
+        db.execute("CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount_cents INTEGER, status TEXT, charge_id TEXT)")
+        db.execute(f"CREATE TABLE secret (x TEXT)")
+        db.execute("INSERT INTO secret VALUES (?)", (f"SECRET-{token}",))
+    os.chmod(forged, 0o600)
+    start = time.monotonic()
+    result = grader.grade(hostile(tmp_path, "swap_database.py", "payment_handler.py", TARGET=str(forged)))
+    assert time.monotonic() - start < 120, "a FIFO in place of the database hung the grader"
+    payment = result.exercises["payment"]
+    settled = [t for t in payment.tests if t.name.startswith(("charges_once", "completed_message"))]
+    assert settled and not any(t.passed for t in settled)
+    assert token not in everything_said(result)
+    no_grader_errors(result)
+
+
+# -- 2. environment ----------------------------------------------------------------------------------
+
+def test_nothing_of_the_graders_environment_reaches_a_submission(tmp_path, monkeypatch):
+    token = secrets.token_hex(16)
+    monkeypatch.setenv("CI_DEPLOY_TOKEN", token)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", f"real-{token}")
+    with Grader() as fresh:  # a zygote started while the grader's environment holds the token
+        result = fresh.grade(hostile(tmp_path, "read_environment.py"))
+    said = everything_said(result)
+    assert "CI_DEPLOY_TOKEN" not in said and token not in said
+    assert "AWS_SECRET_ACCESS_KEY" in said, "the attack ran and printed its environment"
+
+
+# -- 3. the broker surface ---------------------------------------------------------------------------
+
+class Listener:
+    """A TCP listener on the host's loopback that records every connection it accepts."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, peer = self.sock.accept()
+                self.accepted.append(str(peer))
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def test_only_the_exercises_sqs_actions_are_served(grader, tmp_path):
+    listener = Listener()
+    cwd_before = set(os.listdir("."))
+    try:
+        result = grader.grade(hostile(tmp_path, "other_services.py", PORT=str(listener.port)))
+    finally:
+        listener.close()
+    assert listener.accepted == [], "a connection reached the host's loopback"
+    assert set(os.listdir(".")) == cwd_before, "moto's recorder wrote in the grader's folder"
+    tried = json.loads(result.exercises["producer"].tests[0].feedback.split("raised RuntimeError: ", 1)[1]
+                       .split("] ", 1)[0] + "]")
+    assert tried and all(outcome == "refused" for _label, outcome, _text in tried), tried
+    no_grader_errors(result)
+
+
+def test_a_dressed_up_short_poll_earns_no_long_polling_points(grader, tmp_path):
+    result = grader.grade(hostile(tmp_path, "spoofed_long_poll.py", "sqs_consumer.py"))
+    tests = {t.name: t for t in result.exercises["consumer"].tests}
+    assert not tests["long_polling_and_visibility"].passed
+    assert not tests["never_asks_more_than_needed"].passed
+    no_grader_errors(result)
+
+
+# -- 4. resources, per box ----------------------------------------------------------------------------
+
+def test_one_students_hogging_leaves_classmates_results_as_they_were(tmp_path):
+    """A class of three graded two at a time: the hog beside two honest students."""
+    from grader.bulk.pool import Pool
+    from grader.bulk.sources import Student
+
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    for name in ("sqs_producer.py", "sqs_consumer.py", "payment_handler.py"):
+        shutil.copy(SOLUTIONS / name, honest / name)
+    hog = hostile(tmp_path, "hog_resources.py")
+    students = [Student("ada", honest), Student("mallory", hog), Student("zoe", honest)]
+    outcomes = {}
+    with Pool(jobs=2) as pool:
+        pool.run(students, lambda outcome: outcomes.__setitem__(outcome.student.id, outcome))
+    for sid in ("ada", "zoe"):
+        result = outcomes[sid].result
+        assert result.status == "ok" and result.score == result.max_score, (sid, result.score)
+    output = outcomes["mallory"].result.exercises["producer"].tests[0].output or ""
+    assert "children=" in output, "the attack ran and said how many processes it started"
+    children = int(output.split("children=", 1)[1].split()[0])
+    assert children < 48, "the box's process cap held for the box as a whole"
+
+
+# -- 5. lifetime -------------------------------------------------------------------------------------
+
+def processes_named(name: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip() == name:
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def wait_for(condition, limit: float = 60.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_nothing_outlives_a_grader_that_is_killed_or_interrupted(tmp_path, how):
+    name = f"esc{secrets.token_hex(5)}"
+    folder = hostile(tmp_path, "linger.py", NAME=name)
+    (folder / "sqs_consumer.py").write_text("while True:\n    pass\n")  # keeps the grader busy
+    grade = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(folder)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: processes_named(name)), "the attack's daemon never started"
+        grade.send_signal(getattr(signal, how))
+        grade.wait(timeout=60)
+        assert wait_for(lambda: not processes_named(name), 30), f"a daemon outlived the grader ({how})"
+    finally:
+        grade.kill()
+        grade.wait()
+        for pid in processes_named(name):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_nothing_outlives_a_grade_all_timeout(tmp_path):
+    from grader.bulk.pool import Pool
+    from grader.bulk.sources import Student
+
+    name = f"esc{secrets.token_hex(5)}"
+    folder = hostile(tmp_path, "linger.py", NAME=name)
+    (folder / "sqs_consumer.py").write_text("import time\n\ndef consume_messages(*a, **k):\n    while True:\n"
+                                            "        pass\n")
+    outcomes = []
+    with Pool(jobs=1, timeout=8) as pool:
+        pool.run([Student("mallory", folder)], outcomes.append)
+    assert outcomes and outcomes[0].result.status == "timed out"
+    assert wait_for(lambda: not processes_named(name), 30), "a daemon outlived its timed-out grading"
+
+
+def test_nothing_outlives_orderly_grading_even_with_its_exit_replaced(grader, tmp_path):
+    name = f"esc{secrets.token_hex(5)}"
+    result = grader.grade(hostile(tmp_path, "linger.py", NAME=name))
+    assert result.exercises["payment"].score == result.exercises["payment"].max_score
+    assert wait_for(lambda: not processes_named(name), 30)
+
+
+# -- 6. bounded on the grader's side --------------------------------------------------------------
+
+def test_malformed_frames_and_huge_values_are_the_students_crash_and_stay_small(grader, tmp_path):
+    result = grader.grade(hostile(tmp_path, "flood_channel.py"))
+    producer = result.exercises["producer"]
+    assert producer.score == 0
+    assert all(t.status is not Status.GRADER_ERROR for t in producer.tests), \
+        [(t.name, t.feedback) for t in producer.tests if t.status is Status.GRADER_ERROR]
+    assert len(everything_said(result)) < 400_000
+    assert result.exercises["consumer"].score == result.exercises["consumer"].max_score
+
+
+def test_a_send_to_a_reader_that_stopped_reading_times_out():
+    ours, theirs = socket.socketpair()
+    try:
+        start = time.monotonic()
+        with pytest.raises(protocol.ChannelTimeout):
+            protocol.send(ours, {"op": "reply", "value": "x" * (4 << 20)}, timeout=0.5)
+        assert time.monotonic() - start < 5
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_a_frame_nested_too_deep_is_a_protocol_error_not_a_crash():
+    ours, theirs = socket.socketpair()
+    try:
+        deep = b"[" * 100000 + b"]" * 100000
+        theirs.sendall(len(deep).to_bytes(4, "big") + deep)
+        with pytest.raises(protocol.ProtocolError):
+            protocol.recv(ours, timeout=5)
+    finally:
+        ours.close()
+        theirs.close()
+
+
+# -- 10. the sandbox proves itself ---------------------------------------------------------------------
+
+def test_grading_refuses_with_one_line_where_a_protection_is_missing(tmp_path):
+    """A host whose cgroups are hidden (as in some containers): full mode refuses, naming the
+    step; weak mode, asked for, grades the reference in full and says it was weak."""
+    hide = "mount -t tmpfs none /sys/fs/cgroup && exec \"$@\""
+    base = ["unshare", "-m", "--propagation", "private", "sh", "-c", hide, "sh", sys.executable, "-m", "grader"]
+    refused = subprocess.run([*base, "grade", str(SOLUTIONS)], capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cgroups" in lines[0] and "--sandbox weak" in lines[0], refused.stderr
+    doctor = subprocess.run([*base, "doctor"], capture_output=True, text=True, timeout=120)
+    assert doctor.returncode == 1 and "[FAILED] cgroups" in doctor.stdout
+    weak = subprocess.run([*base, "grade", str(SOLUTIONS), "--format", "json", "--sandbox", "weak"],
+                          capture_output=True, text=True, timeout=300)
+    data = json.loads(weak.stdout)
+    assert data["sandbox"] == "weak"
+    code = {k: v for k, v in data["exercises"].items() if k in ("producer", "consumer", "payment")}
+    assert sum(v["score"] for v in code.values()) == sum(v["max_score"] for v in code.values()) == 100
+
+
+def test_doctor_reports_every_protection_active_here():
+    done = subprocess.run([sys.executable, "-m", "grader", "doctor"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for step in ("cgroups", "box", "uid", "network", "pid namespace", "environment"):
+        assert f"[ok] {step}" in done.stdout
