@@ -1,4 +1,6 @@
-"""Every export parses back and holds every question with its right answers."""
+"""Every export parses back and holds every question with its right answers, and the real
+importers' rules (Canvas's, modelled in tests/canvas_import.py; Moodle's, in tests/moodle_import.py)
+accept it and keep its meaning."""
 from __future__ import annotations
 
 import html
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import canvas_import
 from grader.quiz.exporters import to_html
 from grader.quiz.exporters.moodle import MOODLE_FRACTIONS, export_moodle, moodle_fraction
 from grader.quiz.exporters.qti import CANVAS_TYPES, export_qti
@@ -122,7 +125,10 @@ def test_qti_export_holds_every_question_with_its_right_answers(tmp_path, quiz_i
         assert child(child(item, "presentation"), "mattext").text == to_html(q.prompt)
         assert qti_right_answers(item, meta["question_type"]) == expected_qti(q), q.id
         feedback = {f.get("ident"): child(f, "mattext").text for f in children(item, "itemfeedback")}
-        assert feedback["general_fb"].startswith(to_html(q.explanation)[:40])
+        if q.type == "free_response":
+            assert "general_fb" not in feedback
+        else:
+            assert feedback["general_fb"].startswith(to_html(q.explanation)[:40])
         for choice in getattr(q, "choices", {}).values():
             assert to_html(choice.feedback) in feedback.values()
 
@@ -140,6 +146,122 @@ def test_qti_uses_every_canvas_type_the_issue_names(tmp_path):
 def test_qti_warns_about_ordering(tmp_path):
     warnings = export_qti(load_bank()["concepts"], tmp_path / "c.zip")
     assert any("concepts/q1" in w and "ordering" in w and "matching" in w for w in warnings)
+
+
+def canvas_key(q) -> object:
+    """The YAML's answer key, as Canvas holds it once imported."""
+    if q.type == "numeric":
+        return [(q.answer - q.tolerance, q.answer + q.tolerance)]
+    return expected_qti(q)
+
+
+def canvas_imported_key(question: canvas_import.Imported) -> object:
+    kind = question.question_type
+    if kind in ("multiple_choice_question", "multiple_answers_question", "true_false_question"):
+        return question.right_answers()
+    if kind == "short_answer_question":
+        return sorted(a["text"] for a in question.answers)
+    if kind == "numerical_question":
+        return [(a["start"], a["end"]) for a in question.answers]
+    if kind == "matching_question":
+        return question.pairs()
+    assert kind == "essay_question", kind
+    assert not question.answers
+    return None
+
+
+@pytest.mark.parametrize("quiz_id", QUIZ_IDS)
+def test_canvas_imports_every_question_with_the_yaml_key(tmp_path, quiz_id):
+    """Canvas's own rules (ident -> id, question_type, points, weights, matches) give back the key."""
+    quiz: Quiz = load_bank()[quiz_id]
+    out = tmp_path / f"{quiz_id}.zip"
+    export_qti(quiz, out)
+    imported = canvas_import.import_package(out)
+    assert imported.title == quiz.title
+    assert len(imported.questions) == len(quiz.questions)
+    for q, question in zip(quiz.questions, imported.questions):
+        assert question.question_type == CANVAS_TYPES[q.type], q.id
+        assert question.points_possible == q.points, q.id
+        assert question.random_ids == 0, f"{q.id}: Canvas would draw ids at random"
+        assert canvas_imported_key(question) == canvas_key(q), q.id
+
+
+@pytest.mark.parametrize("quiz_id", QUIZ_IDS)
+def test_canvas_ids_are_numbers_unique_in_the_quiz(tmp_path, quiz_id):
+    out = tmp_path / f"{quiz_id}.zip"
+    export_qti(load_bank()[quiz_id], out)
+    imported = canvas_import.import_package(out)
+    answer_ids = [a["id"] for q in imported.questions for a in q.answers if "id" in a]
+    match_ids = [m["match_id"] for q in imported.questions for m in q.matches]
+    assert len(set(answer_ids + match_ids)) == len(answer_ids) + len(match_ids)
+    assert len({q.migration_id for q in imported.questions}) == len(imported.questions)
+
+
+@pytest.mark.parametrize("quiz_id", QUIZ_IDS)
+def test_canvas_reads_the_quiz_settings_as_a_graded_quiz(tmp_path, quiz_id):
+    quiz = load_bank()[quiz_id]
+    out = tmp_path / f"{quiz_id}.zip"
+    export_qti(quiz, out)
+    settings = canvas_import.import_package(out).settings
+    assert settings["quiz_type"] == "assignment"
+    assert float(settings["points_possible"]) == sum(q.points for q in quiz.questions)
+    assert settings["title"] == quiz.title
+    assert int(settings["allowed_attempts"]) == 1
+    assert settings["shuffle_answers"] in ("true", "false") and settings["show_correct_answers"] == "false"
+    if quiz.instructions:
+        assert html.unescape(settings["description"]) == html.unescape(to_html(quiz.instructions))
+
+
+@pytest.mark.parametrize("quiz_id", QUIZ_IDS)
+def test_canvas_shows_students_no_model_answer_rubric_or_free_response_explanation(tmp_path, quiz_id):
+    quiz = load_bank()[quiz_id]
+    out = tmp_path / f"{quiz_id}.zip"
+    export_qti(quiz, out)
+    imported = canvas_import.import_package(out)
+    _, assessment = read_qti(out)
+    raw_feedback = [html.unescape(child(f, "mattext").text or "") for f in children(assessment, "itemfeedback")]
+    for q, question in zip(quiz.questions, imported.questions):
+        if q.type != "free_response":
+            continue
+        secrets = [q.model_answer, q.explanation, *(r.criterion for r in q.rubric)]
+        shown = [html.unescape(text) for text in question.student_visible()] + raw_feedback
+        for secret in secrets:
+            words = " ".join(secret.split())[:60]
+            assert not any(words in " ".join(text.split()) for text in shown), f"{q.id}: {words!r} is shown"
+
+
+def test_canvas_rule_gives_letter_idents_one_match_id():
+    """Why the idents are numbers: with letters after a question number, every option of a
+    matching question gets that number as its match id, and every left side the first option."""
+    assert {canvas_import.match_id_of(canvas_import.qti2_identifier(f"concepts_q2_{k}")) for k in "ABCDE"} == {2}
+    assert canvas_import.match_id_of(canvas_import.qti2_identifier("251")) == 251
+    assert canvas_import.qti2_identifier("251") == "RESPONSE_251"
+    assert canvas_import.answer_id_of("concepts_q2_1") is None and canvas_import.answer_id_of("201") == 201
+
+
+def test_canvas_model_catches_shared_match_ids(tmp_path):
+    quiz = load_bank()["concepts"]
+    q = next(q for q in quiz.questions if q.type == "matching")
+    out = tmp_path / "c.zip"
+    export_qti(quiz, out)
+    with zipfile.ZipFile(out) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    name = next(n for n in files if n.endswith("brokerlab_concepts.xml"))
+    text = files[name].decode()
+    position = quiz.questions.index(q) + 1
+    for j, letter in enumerate(q.options, start=1):
+        number = str(position * 100 + 50 + j)
+        text = text.replace(f'ident="{number}"', f'ident="concepts_q{position}_{letter}"')
+        text = text.replace(f">{number}</varequal>", f">concepts_q{position}_{letter}</varequal>")
+    files[name] = text.encode()
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(broken, "w") as archive:
+        for n, data in files.items():
+            archive.writestr(n, data)
+    question = canvas_import.import_package(broken).questions[position - 1]
+    first = next(iter(q.options.values()))
+    assert set(question.pairs().values()) == {first}
+    assert question.pairs() != canvas_key(q)
 
 
 def test_qti_export_is_reproducible(tmp_path):
