@@ -4,6 +4,7 @@ accept it and keep its meaning."""
 from __future__ import annotations
 
 import html
+import itertools
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 
 import canvas_import
+import moodle_import
 from grader.quiz.exporters import to_html
-from grader.quiz.exporters.moodle import MOODLE_FRACTIONS, export_moodle, moodle_fraction
+from grader.quiz.exporters.moodle import MOODLE_FRACTIONS, export_moodle, moodle_fraction, moodle_question
 from grader.quiz.exporters.qti import CANVAS_TYPES, export_qti
 from grader.quiz.loader import load_bank
 from grader.quiz.schema import Quiz
+from grader.quiz.scoring import evaluate
 
 QUIZ_IDS = sorted(load_bank())
 
@@ -294,6 +297,8 @@ def moodle_right_answers(question: ET.Element) -> object:
             if left:
                 pairs[left] = sub.find("answer/text").text
         return pairs
+    if kind == "ordering":
+        return [html.unescape(a.findtext("text")) for a in question.findall("answer")]
     if kind == "essay":
         assert question.find("graderinfo/text").text
         return None
@@ -303,10 +308,16 @@ def moodle_right_answers(question: ET.Element) -> object:
 def expected_moodle(q) -> object:
     if q.type == "true_false":
         return ["true" if q.answer else "false"]
-    if q.type in ("ordering", "matching"):
-        pairs = expected_qti(q)
-        return {to_html(left): right for left, right in pairs.items()}
+    if q.type == "ordering":
+        return [q.items[k] for k in q.answer]
+    if q.type == "matching":
+        return {to_html(left): right for left, right in expected_qti(q).items()}
     return expected_qti(q)
+
+
+MOODLE_KINDS = {"single": "multichoice", "multiple": "multichoice", "true_false": "truefalse",
+                "short_answer": "shortanswer", "numeric": "numerical", "ordering": "ordering",
+                "matching": "matching", "free_response": "essay"}
 
 
 @pytest.mark.parametrize("quiz_id", QUIZ_IDS)
@@ -318,11 +329,8 @@ def test_moodle_export_holds_every_question_with_its_right_answers(tmp_path, qui
     assert root.tag == "quiz"
     questions = [q for q in root.findall("question") if q.get("type") != "category"]
     assert len(questions) == len(quiz.questions)
-    kinds = {"single": "multichoice", "multiple": "multichoice", "true_false": "truefalse",
-             "short_answer": "shortanswer", "numeric": "numerical", "ordering": "matching",
-             "matching": "matching", "free_response": "essay"}
     for q, element in zip(quiz.questions, questions):
-        assert element.get("type") == kinds[q.type]
+        assert element.get("type") == MOODLE_KINDS[q.type]
         assert element.findtext("name/text").startswith(f"{q.id}:")
         assert float(element.findtext("defaultgrade")) == q.points
         assert element.findtext("questiontext/text") == to_html(q.prompt)
@@ -358,4 +366,91 @@ def test_moodle_warns_where_it_cannot_score_like_us(tmp_path):
     q10 = next(q for q in load_bank()["concepts"].questions if q.id == "q10")
     assert q10.scoring == "all_or_nothing"
     assert any(w.startswith("concepts/q10:") and "all-or-nothing" in w for w in warnings)
-    assert any(w.startswith("concepts/q1:") and "matching" in w for w in warnings)
+    assert any(w.startswith("concepts/q1:") and "4.4" in w for w in warnings)
+    fallback = export_moodle(load_bank()["concepts"], tmp_path / "m.xml", ordering="matching")
+    assert any(w.startswith("concepts/q1:") and "matching" in w for w in fallback)
+
+
+def imported_key(q, imported: moodle_import.Imported) -> object:
+    """The key of one question as Moodle holds it after the import, in the YAML's terms."""
+    if imported.qtype == "multichoice":
+        assert imported.single == (q.type == "single")
+        return sorted(text for text, f in imported.answers if f > 0)
+    if imported.qtype == "truefalse":
+        return imported.correctanswer
+    if imported.qtype == "shortanswer":
+        return sorted(text.replace(r"\*", "*") for text, f in imported.answers if f == 1)
+    if imported.qtype == "numerical":
+        ((value, _),) = imported.answers
+        return (float(value) - imported.tolerance, float(value) + imported.tolerance)
+    if imported.qtype == "match":
+        return {html.unescape(left): right for left, right in imported.subquestions if left}
+    if imported.qtype == "ordering":
+        assert imported.selecttype == "ALL", "Moodle would show a random subset of the items"
+        return [html.unescape(text) for text, _ in imported.answers]
+    assert imported.qtype == "essay"
+    return None
+
+
+def yaml_key(q, ordering: str) -> object:
+    if q.type in ("single", "multiple"):
+        return sorted(c.text for c in q.choices.values() if c.correct)
+    if q.type == "true_false":
+        return q.answer
+    if q.type == "ordering" and ordering == "ordering":
+        return [q.items[k] for k in q.answer]
+    if q.type in ("ordering", "matching"):
+        return {html.unescape(to_html(left)): right for left, right in expected_qti(q).items()}
+    return expected_qti(q)
+
+
+@pytest.mark.parametrize("ordering", ["ordering", "matching"])
+@pytest.mark.parametrize("quiz_id", QUIZ_IDS)
+def test_moodle_imports_every_question_under_its_own_rules(tmp_path, quiz_id, ordering):
+    """Moodle's rules (allowed fractions, single vs multiple, sums, ordering options) accept every
+    question, and what Moodle then holds as right is the YAML's key."""
+    quiz: Quiz = load_bank()[quiz_id]
+    out = tmp_path / f"{quiz_id}.xml"
+    export_moodle(quiz, out, ordering=ordering)
+    imported = moodle_import.import_file(ET.parse(out).getroot())
+    assert len(imported) == len(quiz.questions)
+    for q, question in zip(quiz.questions, imported):
+        assert question.name.startswith(f"{q.id}:") and question.defaultmark == q.points
+        assert imported_key(q, question) == yaml_key(q, ordering), q.id
+        if q.type == "free_response":
+            assert all(r.criterion in html.unescape(question.graderinfo) for r in q.rubric)
+
+
+def _orders(items: list[str], limit: int = 200) -> list[list[str]]:
+    return [list(p) for p in itertools.islice(itertools.permutations(items), limit)]
+
+
+@pytest.mark.parametrize("scoring", ["all_or_nothing", "per_position", "pairs"])
+def test_moodle_ordering_scores_like_the_grader(tmp_path, scoring):
+    """Moodle's grading type for each scheme gives every order the credit our scorer gives it."""
+    quiz = load_bank()["concepts"]
+    q = next(q for q in quiz.questions if q.type == "ordering").model_copy(update={"scoring": scoring})
+    question = ET.fromstring(ET.tostring(moodle_question(quiz, q, [])))
+    imported = moodle_import.import_question(question)
+    correct = [text for text, _ in imported.answers]
+    text_to_letter = {text: letter for letter, text in q.items.items()}
+    for order in _orders(correct):
+        moodle = moodle_import.grade_ordering(imported.gradingtype, correct, order)
+        ours = evaluate(q, [text_to_letter[t] for t in order]).credit
+        assert moodle == pytest.approx(ours), (scoring, order)
+
+
+def test_moodle_rules_refuse_what_they_should():
+    """The model of Moodle's rules is strict where Moodle is: these would not import."""
+    def question(xml: str) -> ET.Element:
+        return ET.fromstring(f"<question type='multichoice'><name><text>x</text></name>{xml}</question>")
+
+    with pytest.raises(moodle_import.Refused, match="invalidgrade"):
+        moodle_import.import_question(question("<single>false</single><answer fraction='33.3'><text>a</text>"
+                                               "</answer><answer fraction='66.7'><text>b</text></answer>"))
+    with pytest.raises(moodle_import.Refused, match="fractionsaddwrong"):
+        moodle_import.import_question(question("<single>false</single><answer fraction='50'><text>a</text>"
+                                               "</answer><answer fraction='0'><text>b</text></answer>"))
+    with pytest.raises(moodle_import.Refused, match="fractionsnomax"):
+        moodle_import.import_question(question("<answer fraction='50'><text>a</text></answer>"
+                                               "<answer fraction='50'><text>b</text></answer>"))
