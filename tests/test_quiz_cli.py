@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
@@ -187,3 +188,12 @@ def test_quiz_export_takes_a_quiz_file(tmp_path, capsys):
 def test_quiz_check_passes_on_the_bank(capsys):
     assert main(["quiz", "check"]) == 0
     assert "3 quizzes, 23 questions: all valid" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode, kind", [("ordering", "ordering"), ("matching", "matching")])
+def test_quiz_export_moodle_ordering_has_a_matching_fallback(tmp_path, capsys, mode, kind):
+    out = tmp_path / "concepts.xml"
+    assert main(["quiz", "export", "concepts", "--format", "moodle", "--moodle-ordering", mode,
+                 "--out", str(out)]) == 0
+    first = [q for q in ET.parse(out).getroot().findall("question") if q.get("type") != "category"][0]
+    assert first.get("type") == kind

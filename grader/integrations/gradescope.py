@@ -15,7 +15,11 @@
 configurable, so a test can lay out a temporary folder like ``/autograder`` and run it there.
 
 Visibility: the hidden suites' tests are ``after_published`` unless ``--hidden-visibility``
-says otherwise (``hidden``, ``after_due_date``, ``visible``); quiz questions are visible.
+says otherwise (``hidden``, ``after_due_date``, ``visible``); quiz questions, whose feedback holds
+the right answers, ``after_due_date`` unless ``--quiz-visibility after_published``.
+
+The zip's ``requirements.txt`` pins, with ``==``, what grading needs (no plotting, no nbgrader) to
+the versions installed where the zip is built (``grader.integrations.pins``).
 
 Gradescope runs the autograder as root in a container that may not allow the namespaces the
 grader's sandbox uses. ``run`` checks first; where the sandbox cannot be built, it grades as an
@@ -40,10 +44,11 @@ from typing import Any
 
 from grader.errors import UserError
 from grader.paths import ANSWERS_FILE, EXERCISE_FILES, ROOT
-from grader.render.gradescope import HIDDEN_DEFAULT, VISIBILITIES
+from grader.render.gradescope import HIDDEN_DEFAULT, QUIZ_DEFAULT, QUIZ_VISIBILITIES, VISIBILITIES
 
 HELP = "build a Gradescope autograder zip, or run it on one submission"
-DEFAULT_ROOT = Path("/autograder")
+ROOT_ENV = "BROKERLAB_AUTOGRADER_ROOT"  # a test lays out its own /autograder elsewhere
+DEFAULT_ROOT = Path(os.environ.get(ROOT_ENV) or "/autograder")
 SOURCE_PARTS = ("pyproject.toml", "README.md", "grader", "quizzes", "exercises")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
@@ -51,37 +56,71 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 UNPRIVILEGED = 65534  # nobody
 
 SETUP_SH = r"""#!/usr/bin/env bash
-# Gradescope runs this once, as root, while building the autograder image (source in /autograder/source).
+# Gradescope runs this once, as root, while building the autograder image (the zip is unpacked in
+# /autograder/source). The root can be changed for testing: BROKERLAB_AUTOGRADER_ROOT=...
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
-SOURCE=/autograder/source
-VENV=/autograder/venv
+ROOT="${BROKERLAB_AUTOGRADER_ROOT:-/autograder}"
+SOURCE="$ROOT/source"
+VENV="$ROOT/venv"
 
-good_python() { command -v "$1" >/dev/null 2>&1 && "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; }
-PY=""
-for candidate in python3.13 python3.12 python3.11 python3; do
-  if good_python "$candidate"; then PY="$candidate"; break; fi
-done
-if [ -z "$PY" ]; then
+# A released CPython 3.11+: Ubuntu 22.04 (Gradescope's default image) has 3.10, and its own
+# python3.11 package is a release candidate (3.11.0~rc1), so neither will do.
+good_python() {
+  command -v "$1" >/dev/null 2>&1 &&
+    "$1" -c 'import sys; v = sys.version_info; sys.exit(not (v >= (3, 11) and v.releaselevel == "final"))'
+}
+
+find_python() {
+  local candidate
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if good_python "$candidate"; then command -v "$candidate"; return 0; fi
+  done
+  return 1
+}
+
+install_python_deadsnakes() {
   apt-get update
-  if ! apt-get install -y --no-install-recommends python3.11 python3.11-venv; then
-    apt-get install -y --no-install-recommends software-properties-common
-    add-apt-repository -y ppa:deadsnakes/ppa
-    apt-get update
-    apt-get install -y --no-install-recommends python3.11 python3.11-venv
+  apt-get install -y --no-install-recommends software-properties-common gpg-agent
+  add-apt-repository -y ppa:deadsnakes/ppa
+  apt-get update
+  apt-get install -y --no-install-recommends python3.11 python3.11-venv
+}
+
+install_python_uv() {
+  apt-get install -y --no-install-recommends python3-pip
+  python3 -m pip install uv
+  python3 -m uv python install 3.11
+  ln -sf "$(python3 -m uv python find 3.11)" /usr/local/bin/python3.11
+}
+
+ensure_python() {
+  if ! find_python; then
+    install_python_deadsnakes >&2 || install_python_uv >&2
+    find_python || { echo "setup.sh: no released Python 3.11+ could be installed" >&2; return 1; }
   fi
-  PY=python3.11
+}
+
+main() {
+  local py
+  py="$(ensure_python)"
+  echo "setup.sh: grading with $py ($("$py" --version))"
+  if ! "$py" -m venv "$VENV"; then
+    apt-get install -y --no-install-recommends "$(basename "$py")-venv"
+    "$py" -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install --upgrade pip
+  # exactly the versions the zip was built and tested with, and only what grading needs
+  "$VENV/bin/python" -m pip install -r "$SOURCE/requirements.txt"
+  "$VENV/bin/python" -m pip install --no-deps -e "$SOURCE"
+  # fail the build now rather than at the first submission
+  "$VENV/bin/python" -c "import grader.grade, grader.integrations.gradescope, grader.quiz.grading"
+  chmod -R a+rX "$SOURCE" "$VENV"
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
 fi
-if ! "$PY" -m venv "$VENV"; then
-  apt-get update
-  apt-get install -y --no-install-recommends "$(basename "$PY")-venv" || apt-get install -y --no-install-recommends python3-venv
-  "$PY" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --upgrade pip
-"$VENV/bin/python" -m pip install -e "$SOURCE"
-# fail the build now rather than at the first submission
-"$VENV/bin/python" -c "import grader.grade, grader.integrations.gradescope, grader.quiz.grading"
-chmod -R a+rX "$SOURCE" "$VENV"
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
@@ -89,11 +128,12 @@ RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # The root (normally /autograder) and the Python can be changed for testing:
 #   run_autograder [ROOT]    or    BROKERLAB_AUTOGRADER_ROOT=... BROKERLAB_PYTHON=... run_autograder
 ROOT="${1:-${BROKERLAB_AUTOGRADER_ROOT:-/autograder}}"
-PY="${BROKERLAB_PYTHON:-/autograder/venv/bin/python}"
+PY="${BROKERLAB_PYTHON:-$ROOT/venv/bin/python}"
+export BROKERLAB_AUTOGRADER_ROOT="$ROOT"
 mkdir -p "$ROOT/results"
 rm -f "$ROOT/results/results.json"
 cd "$ROOT/source" 2>/dev/null || cd "$ROOT"
-"$PY" -m grader.integrations.gradescope run --root "$ROOT" --hidden-visibility @HIDDEN@
+"$PY" -m grader.integrations.gradescope run --root "$ROOT" --hidden-visibility @HIDDEN@ --quiz-visibility @QUIZ@
 code=$?
 if [ ! -s "$ROOT/results/results.json" ]; then
   cat > "$ROOT/results/results.json" <<JSON
@@ -113,24 +153,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     build.add_argument("zip", type=Path, metavar="OUT.zip", help="where to write the autograder zip")
     build.add_argument("--hidden-visibility", choices=VISIBILITIES, default=HIDDEN_DEFAULT,
                        help=f"when students see the hidden suites' tests (default: {HIDDEN_DEFAULT})")
+    build.add_argument("--quiz-visibility", choices=QUIZ_VISIBILITIES, default=QUIZ_DEFAULT,
+                       help=f"when students see quiz answers and explanations (default: {QUIZ_DEFAULT})")
     run_ = sub.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json (run_autograder)")
-    run_.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="the autograder root (default: /autograder)")
+    run_.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+                      help=f"the autograder root (default: ${ROOT_ENV}, else /autograder)")
     run_.add_argument("--hidden-visibility", choices=VISIBILITIES, default=HIDDEN_DEFAULT,
                       help=f"when students see the hidden suites' tests (default: {HIDDEN_DEFAULT})")
+    run_.add_argument("--quiz-visibility", choices=QUIZ_VISIBILITIES, default=QUIZ_DEFAULT,
+                      help=f"when students see quiz answers and explanations (default: {QUIZ_DEFAULT})")
     one = sub.add_parser("grade-json", help=argparse.SUPPRESS)  # the unprivileged half of ``run``
     one.add_argument("submission", type=Path)
     one.add_argument("--hidden-visibility", choices=VISIBILITIES, default=HIDDEN_DEFAULT)
+    one.add_argument("--quiz-visibility", choices=QUIZ_VISIBILITIES, default=QUIZ_DEFAULT)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "build":
-        names = build_zip(args.zip, args.hidden_visibility)
+        names = build_zip(args.zip, args.hidden_visibility, args.quiz_visibility)
         print(f"Wrote {args.zip} ({len(names)} files): upload it as the assignment's autograder.")
         return 0
     if args.action == "grade-json":
-        json.dump(grade_json(args.submission, args.hidden_visibility), sys.stdout)
+        json.dump(grade_json(args.submission, args.hidden_visibility, args.quiz_visibility), sys.stdout)
         return 0
-    run_autograder(args.root, args.hidden_visibility)
+    run_autograder(args.root, args.hidden_visibility, args.quiz_visibility)
     return 0
 
 
@@ -162,10 +208,15 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = Fa
     archive.writestr(info, data)
 
 
-def build_zip(out: Path, hidden_visibility: str = HIDDEN_DEFAULT) -> list[str]:
-    """Write the autograder zip (the same bytes for the same source); the names it holds."""
+def build_zip(out: Path, hidden_visibility: str = HIDDEN_DEFAULT, quiz_visibility: str = QUIZ_DEFAULT) -> list[str]:
+    """Write the autograder zip (the same bytes for the same source and environment); the names it holds."""
+    from grader.integrations.pins import requirements_txt
+
     if hidden_visibility not in VISIBILITIES:
         raise UserError(f"--hidden-visibility must be one of {', '.join(VISIBILITIES)}")
+    if quiz_visibility not in QUIZ_VISIBILITIES:
+        raise UserError(f"--quiz-visibility must be one of {', '.join(QUIZ_VISIBILITIES)}")
+    requirements = requirements_txt()
     if out.exists() and out.is_dir():
         raise UserError(f"{out}: is a folder; give the zip's file name")
     names: list[str] = []
@@ -174,9 +225,10 @@ def build_zip(out: Path, hidden_visibility: str = HIDDEN_DEFAULT) -> list[str]:
         out.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(tmp, "w") as archive:
             _add(archive, "setup.sh", SETUP_SH.encode(), executable=True)
-            _add(archive, "run_autograder", RUN_AUTOGRADER.replace("@HIDDEN@", hidden_visibility).encode(),
-                 executable=True)
-            names += ["setup.sh", "run_autograder"]
+            run_script = RUN_AUTOGRADER.replace("@HIDDEN@", hidden_visibility).replace("@QUIZ@", quiz_visibility)
+            _add(archive, "run_autograder", run_script.encode(), executable=True)
+            _add(archive, "requirements.txt", requirements.encode())
+            names += ["setup.sh", "run_autograder", "requirements.txt"]
             files = _source_files()
             if not any(n == "README.md" for n, _ in files):  # pyproject names it: pip needs it
                 _add(archive, "README.md", b"# Broker Lab autograder\n")
@@ -214,7 +266,8 @@ def failure(message: str, detail: str = "") -> dict[str, Any]:
                        "visibility": "visible"}]}
 
 
-def grade_json(submission: Path, hidden_visibility: str = HIDDEN_DEFAULT) -> dict[str, Any]:
+def grade_json(submission: Path, hidden_visibility: str = HIDDEN_DEFAULT,
+               quiz_visibility: str = QUIZ_DEFAULT) -> dict[str, Any]:
     """Grade one submission into Gradescope's results (never raises for the submission's faults)."""
     from grader.grade import Grader
     from grader.render.gradescope import to_gradescope
@@ -228,12 +281,7 @@ def grade_json(submission: Path, hidden_visibility: str = HIDDEN_DEFAULT) -> dic
         reason = str(exc).replace(str(path), path.name)
         return failure(f"Your submission could not be opened: {reason}. Upload the exercise files "
                        f"({', '.join(EXERCISE_FILES.values())}, {ANSWERS_FILE}) or one zip of them.")
-    data = to_gradescope(result, hidden_visibility)
-    found = "no exercise file or answers were found" if result.status == "empty" else "graded"
-    data["output"] = (f"Broker Lab: {found}. Score {result.score:g}/{result.max_score:g}." +
-                      ("" if hidden_visibility == "visible" else
-                       " The hidden tests' results are shown once grades are published."))
-    return data
+    return to_gradescope(result, hidden_visibility, quiz_visibility)
 
 
 def sandbox_available() -> bool:
@@ -254,7 +302,7 @@ def sandbox_available() -> bool:
         zygote.close()
 
 
-def _grade_unprivileged(submission: Path, hidden_visibility: str) -> dict[str, Any]:
+def _grade_unprivileged(submission: Path, hidden_visibility: str, quiz_visibility: str) -> dict[str, Any]:
     """Grade in a child running as ``nobody``; its JSON comes back on stdout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"HOME": "/tmp", "TMPDIR": "/tmp", "BROKERLAB_SANDBOX": "off"})
@@ -273,7 +321,7 @@ def _grade_unprivileged(submission: Path, hidden_visibility: str) -> dict[str, A
         os.chmod(tmp, 0o755)
         done = subprocess.run(
             [sys.executable, "-m", "grader.integrations.gradescope", "grade-json", str(copy),
-             "--hidden-visibility", hidden_visibility],
+             "--hidden-visibility", hidden_visibility, "--quiz-visibility", quiz_visibility],
             cwd="/", env=env, user=UNPRIVILEGED, group=UNPRIVILEGED, extra_groups=[], stdin=subprocess.DEVNULL,
             capture_output=True, timeout=1800)
     sys.stdout.write(done.stderr.decode("utf-8", "replace")[-20000:])
@@ -286,7 +334,8 @@ def _grade_unprivileged(submission: Path, hidden_visibility: str) -> dict[str, A
     return data
 
 
-def run_autograder(root: Path, hidden_visibility: str = HIDDEN_DEFAULT) -> dict[str, Any]:
+def run_autograder(root: Path, hidden_visibility: str = HIDDEN_DEFAULT,
+                   quiz_visibility: str = QUIZ_DEFAULT) -> dict[str, Any]:
     """Grade ROOT/submission and write ROOT/results/results.json, whatever happens."""
     started = time.monotonic()
     results = root / "results" / "results.json"
@@ -297,9 +346,9 @@ def run_autograder(root: Path, hidden_visibility: str = HIDDEN_DEFAULT) -> dict[
                            f"{submission} does not exist")
         elif os.geteuid() == 0 and not sandbox_available():
             print("brokerlab: the sandbox cannot be built here; grading as an unprivileged user")
-            data = _grade_unprivileged(submission.resolve(), hidden_visibility)
+            data = _grade_unprivileged(submission.resolve(), hidden_visibility, quiz_visibility)
         else:
-            data = grade_json(submission, hidden_visibility)
+            data = grade_json(submission, hidden_visibility, quiz_visibility)
     except BaseException as exc:  # noqa: BLE001 - a results file is written whatever happened
         print(traceback.format_exc())  # stdout: hidden from students, kept for the instructor
         data = failure("The autograder failed while grading this submission. This is not your fault: "

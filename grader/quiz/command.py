@@ -37,6 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     export.add_argument("quiz", metavar="QUIZ", help="a quiz id or a quiz file")
     export.add_argument("--format", required=True, choices=sorted(FORMATS), help="qti (Canvas) or moodle")
     export.add_argument("--out", required=True, type=Path, metavar="FILE", help="the file to write")
+    export.add_argument("--moodle-ordering", choices=("ordering", "matching"), default="ordering",
+                        help="Moodle: ordering questions as Moodle's ordering type (default; core since 4.4) or, "
+                             "for older sites, as matching questions (position -> item)")
     sub.add_parser("check", help="validate the quiz files and run their example answers",
                    description="Validate every quiz file and run each question's examples through the scorer.")
 
@@ -113,13 +116,16 @@ def _grade(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     quiz = find_quiz(args.quiz, full=True)
     assert isinstance(quiz, Quiz)
-    if args.format == "qti":
-        from grader.quiz.exporters.qti import export_qti as exporter
-    else:
-        from grader.quiz.exporters.moodle import export_moodle as exporter
     if args.out.suffix.lower() != FORMATS[args.format]:
         raise UserError(f"{args.out}: a {args.format} export is a {FORMATS[args.format]} file")
-    warnings = exporter(quiz, args.out)
+    if args.format == "qti":
+        from grader.quiz.exporters.qti import export_qti
+
+        warnings = export_qti(quiz, args.out)
+    else:
+        from grader.quiz.exporters.moodle import export_moodle
+
+        warnings = export_moodle(quiz, args.out, args.moodle_ordering)
     for warning in warnings:
         print(f"brokerlab quiz export: warning: {warning}", file=sys.stderr)
     print(f"wrote {args.out} ({len(quiz.questions)} questions of {quiz.id})")

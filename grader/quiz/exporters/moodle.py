@@ -2,11 +2,16 @@
 
 Moodle accepts only its own list of answer fractions (100, 50, 33.33333, 25, ...), so partial
 credit is expressed with those; where a scheme cannot be expressed exactly, a warning says so.
+Ordering questions use Moodle's ``ordering`` type (core since Moodle 4.4, a plugin before), whose
+grading types score all three of our schemes exactly; ``ordering="matching"`` exports them as
+matching questions (position -> item) for sites without it.
 """
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from html import escape
 
 from grader.quiz.exporters import to_html
 from grader.quiz.schema import (
@@ -18,6 +23,15 @@ MOODLE_FRACTIONS: tuple[float, ...] = (
     100.0, 90.0, 83.33333, 80.0, 75.0, 70.0, 66.66667, 60.0, 50.0, 40.0, 33.33333, 30.0, 25.0, 20.0,
     16.66667, 14.28571, 12.5, 11.11111, 10.0, 5.0, 0.0,
 )
+
+
+ORDERING_MODES = ("ordering", "matching")
+# qtype_ordering's grading types (question/type/ordering/questiontype.php, set_options_for_import)
+ORDERING_GRADING: dict[str, str] = {
+    "all_or_nothing": "ALL_OR_NOTHING",
+    "per_position": "ABSOLUTE_POSITION",
+    "pairs": "RELATIVE_ALL_PREVIOUS_AND_NEXT",
+}
 
 
 def moodle_fraction(percent: float) -> float:
@@ -69,11 +83,27 @@ def _multiple_fractions(q: MultipleSelect, where: str, warnings: list[str]) -> d
     return {k: (share if c.correct else wrong) for k, c in q.choices.items()}
 
 
-def moodle_question(quiz: Quiz, q: Question, warnings: list[str]) -> ET.Element:
-    """One Moodle question; ``warnings`` gets what Moodle cannot express."""
+def _ordering(question: ET.Element, q: Ordering) -> None:
+    """qtype_ordering's import: every item shown, the answers in their right order."""
+    _sub(question, "layouttype", "VERTICAL")
+    _sub(question, "selecttype", "ALL")
+    _sub(question, "selectcount", str(len(q.items)))
+    _sub(question, "gradingtype", ORDERING_GRADING[q.scoring])
+    _sub(question, "showgrading", "SHOW")
+    _sub(question, "numberingstyle", "none")
+    for tag in ("correctfeedback", "partiallycorrectfeedback", "incorrectfeedback"):
+        _text(question, tag, "")
+    _sub(question, "shownumcorrect")
+    for position, key in enumerate(q.answer, start=1):
+        answer = _sub(question, "answer", fraction=str(position), format="html")
+        _sub(answer, "text", escape(q.items[key], quote=False))
+
+
+def moodle_question(quiz: Quiz, q: Question, warnings: list[str], ordering: str = "ordering") -> ET.Element:
+    """One Moodle question; ``warnings`` gets what Moodle cannot express or needs."""
     where = f"{quiz.id}/{q.id}"
     kind = {"single": "multichoice", "multiple": "multichoice", "true_false": "truefalse",
-            "short_answer": "shortanswer", "numeric": "numerical", "ordering": "matching",
+            "short_answer": "shortanswer", "numeric": "numerical", "ordering": ordering,
             "matching": "matching", "free_response": "essay"}[q.type]
     question = ET.Element("question", type=kind)
     name = _sub(question, "name")
@@ -107,6 +137,10 @@ def moodle_question(quiz: Quiz, q: Question, warnings: list[str]) -> ET.Element:
     elif isinstance(q, Numeric):
         answer = _answer(question, 100.0, _fmt(q.answer), fmt="moodle_auto_format")
         _sub(answer, "tolerance", _fmt(q.tolerance))
+    elif isinstance(q, Ordering) and ordering == "ordering":
+        warnings.append(f"{where}: a Moodle ordering question: core from Moodle 4.4 (older sites need the "
+                        "qtype_ordering plugin, or export with --moodle-ordering matching)")
+        _ordering(question, q)
     elif isinstance(q, (Ordering, Matching)):
         if isinstance(q, Ordering):
             warnings.append(f"{where}: exported as a Moodle matching question (position -> item)"
@@ -141,19 +175,21 @@ def moodle_question(quiz: Quiz, q: Question, warnings: list[str]) -> ET.Element:
     return question
 
 
-def moodle_xml(quiz: Quiz, warnings: list[str]) -> ET.Element:
+def moodle_xml(quiz: Quiz, warnings: list[str], ordering: str = "ordering") -> ET.Element:
+    if ordering not in ORDERING_MODES:
+        raise ValueError(f"ordering must be one of {', '.join(ORDERING_MODES)}, not {ordering!r}")
     root = ET.Element("quiz")
     category = _sub(root, "question", type="category")
     _sub(_sub(category, "category"), "text", f"$course$/top/Broker Lab/{quiz.title}")
     for q in quiz.questions:
-        root.append(moodle_question(quiz, q, warnings))
+        root.append(moodle_question(quiz, q, warnings, ordering))
     return root
 
 
-def export_moodle(quiz: Quiz, out: Path) -> list[str]:
-    """Write the Moodle XML file; returns the warnings."""
+def export_moodle(quiz: Quiz, out: Path, ordering: str = "ordering") -> list[str]:
+    """Write the Moodle XML file; returns the warnings. ``ordering="matching"`` is for Moodle < 4.4."""
     warnings: list[str] = []
-    root = moodle_xml(quiz, warnings)
+    root = moodle_xml(quiz, warnings, ordering)
     ET.indent(root)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(ET.tostring(root, encoding="UTF-8", xml_declaration=True))

@@ -1,8 +1,15 @@
 """A quiz as a Canvas-importable QTI 1.2 package (Settings > Import course content > QTI .zip file).
 
-The package holds ``imsmanifest.xml`` and one assessment, laid out as Canvas lays out its own
-exports: ``<ident>/<ident>.xml`` with Canvas's ``question_type`` and ``points_possible`` in each
-item's metadata. Scores in resprocessing are percentages of the item's points, as Canvas expects.
+The package is laid out as Canvas lays out its own exports: ``imsmanifest.xml``, the assessment
+``<ident>/<ident>.xml`` with Canvas's ``question_type`` and ``points_possible`` in each item's
+metadata, and ``<ident>/assessment_meta.xml`` (the quiz settings: without it Canvas imports a
+practice quiz). Scores in resprocessing are percentages of the item's points, as Canvas expects.
+
+Canvas derives ids from idents: a matching option's id is the first run of digits in its ident,
+an answer's id the ident without ``response_``. So every response label is a number unique in
+the quiz (question n's labels are n*100+1, ...; matching options n*100+51, ...), as in Canvas's
+own exports. Canvas shows every item feedback to students, so a free response carries neither
+its model answer nor its rubric nor its explanation.
 """
 from __future__ import annotations
 
@@ -17,7 +24,11 @@ from grader.quiz.schema import (
 
 QTI_NS = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
 CP_NS = "http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1"
+CANVAS_NS = "http://canvas.instructure.com/xsd/cccv1p0"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+ASSESSMENT_META = "assessment_meta.xml"
+LEARNING_APPLICATION = "associatedcontent/imscc_xmlv1p1/learning-application-resource"
+OPTION_OFFSET = 50  # matching options are numbered after the left-hand items
 
 CANVAS_TYPES: dict[str, str] = {
     "single": "multiple_choice_question",
@@ -28,6 +39,25 @@ CANVAS_TYPES: dict[str, str] = {
     "ordering": "matching_question",
     "matching": "matching_question",
     "free_response": "essay_question",
+}
+
+# assessment_meta.xml: a graded quiz, one attempt, unpublished, right answers not shown until the
+# instructor chooses to (the grader's own feedback waits for the due date the same way).
+QUIZ_SETTINGS: dict[str, str] = {
+    "shuffle_answers": "false",
+    "scoring_policy": "keep_highest",
+    "hide_results": "",
+    "quiz_type": "assignment",
+    "show_correct_answers": "false",
+    "anonymous_submissions": "false",
+    "could_be_locked": "false",
+    "allowed_attempts": "1",
+    "one_question_at_a_time": "false",
+    "cant_go_back": "false",
+    "available": "false",
+    "one_time_results": "false",
+    "show_correct_answers_last_attempt": "false",
+    "only_visible_to_overrides": "false",
 }
 
 
@@ -43,12 +73,14 @@ def _material(parent: ET.Element, text: str, html: bool = True) -> None:
     _sub(material, "mattext", to_html(text) if html else text, texttype="text/html" if html else "text/plain")
 
 
-def _metadata(item: ET.Element, fields: list[tuple[str, str]]) -> None:
-    meta = _sub(_sub(item, "itemmetadata"), "qtimetadata")
+def _metadata(fields: list[tuple[str, str]]) -> ET.Element:
+    itemmetadata = ET.Element("itemmetadata")
+    meta = _sub(itemmetadata, "qtimetadata")
     for label, entry in fields:
         field = _sub(meta, "qtimetadatafield")
         _sub(field, "fieldlabel", label)
         _sub(field, "fieldentry", entry)
+    return itemmetadata
 
 
 def _feedback(item: ET.Element, ident: str, text: str) -> None:
@@ -73,11 +105,18 @@ def _choice_feedback(resprocessing: ET.Element, respident: str, label: str) -> N
 
 
 def _score(condition: ET.Element, value: float, action: str = "Set") -> None:
-    _sub(condition, "setvar", f"{value:.4g}" if action == "Add" else f"{value:g}", action=action, varname="SCORE")
+    _sub(condition, "setvar", f"{value:.2f}" if action == "Add" else f"{value:g}", action=action, varname="SCORE")
+
+
+def answer_ids(position: int, count: int, offset: int = 0) -> list[str]:
+    """The numeric idents of question ``position``'s answers: unique in the quiz, as Canvas needs."""
+    if count > OPTION_OFFSET - 1:
+        raise ValueError(f"question {position}: Canvas idents allow at most {OPTION_OFFSET - 1} answers")
+    return [str(position * 100 + offset + k) for k in range(1, count + 1)]
 
 
 def _choices_item(item: ET.Element, presentation: ET.Element, q: SingleChoice | MultipleSelect | TrueFalse,
-                  labels: dict[str, tuple[str, str, bool]]) -> ET.Element:
+                  labels: dict[str, tuple[str, str, bool]]) -> None:
     """labels: ident -> (text, feedback, correct)."""
     lid = _sub(presentation, "response_lid", ident="response1",
                rcardinality="Multiple" if isinstance(q, MultipleSelect) else "Single")
@@ -99,7 +138,6 @@ def _choices_item(item: ET.Element, presentation: ET.Element, q: SingleChoice | 
     _score(condition, 100)
     for ident, (_, feedback, _) in labels.items():
         _feedback(item, f"{ident}_fb", feedback)
-    return resprocessing
 
 
 def _resprocessing(item: ET.Element) -> ET.Element:
@@ -115,52 +153,49 @@ def _text_entry(presentation: ET.Element, fibtype: str | None = None) -> None:
     _sub(render, "response_label", ident="answer1", rshuffle="No")
 
 
-def _matching_item(item: ET.Element, presentation: ET.Element, base: str, lefts: list[str],
-                   rights: dict[str, str], answers: list[str]) -> None:
-    """lefts[i] is matched to rights[answers[i]]; each right pair earns an equal share."""
-    for i, left in enumerate(lefts, start=1):
-        lid = _sub(presentation, "response_lid", ident=f"response_{base}_{i}")
+def _matching_item(item: ET.Element, presentation: ET.Element, position: int, lefts: list[str],
+                   rights: dict[str, str], answers: list[str]) -> list[str]:
+    """lefts[i] is matched to rights[answers[i]]; each right pair earns an equal share.
+
+    Returns the left-hand items' ids (Canvas's answer ids)."""
+    left_ids = answer_ids(position, len(lefts))
+    right_ids = dict(zip(rights, answer_ids(position, len(rights), OPTION_OFFSET)))
+    for left_id, left in zip(left_ids, lefts):
+        lid = _sub(presentation, "response_lid", ident=f"response_{left_id}")
         _material(lid, left, html=False)
         render = _sub(lid, "render_choice")
         for key, text in rights.items():
-            _material(_sub(render, "response_label", ident=f"{base}_{key}"), text, html=False)
+            _material(_sub(render, "response_label", ident=right_ids[key]), text, html=False)
     resprocessing = _resprocessing(item)
     _general_feedback(resprocessing)
     share = 100 / len(lefts)
-    for i, key in enumerate(answers, start=1):
+    for left_id, key in zip(left_ids, answers):
         condition, var = _condition(resprocessing, "Yes")
-        _sub(var, "varequal", f"{base}_{key}", respident=f"response_{base}_{i}")
+        _sub(var, "varequal", right_ids[key], respident=f"response_{left_id}")
         _score(condition, share, "Add")
+    return left_ids
 
 
-def qti_item(quiz: Quiz, q: Question, warnings: list[str]) -> ET.Element:
-    """One Canvas item for one question; ``warnings`` gets what Canvas cannot express."""
+def qti_item(quiz: Quiz, q: Question, warnings: list[str], position: int | None = None) -> ET.Element:
+    """One Canvas item for question number ``position`` (1-based; default: its place in the quiz)."""
+    position = position or next(i for i, other in enumerate(quiz.questions, start=1) if other.id == q.id)
     base = f"{quiz.id}_{q.id}"
     item = ET.Element("item", ident=f"brokerlab_{base}", title=f"{q.id}: {q.title}")
-    answer_ids: list[str] = []
-    if isinstance(q, (SingleChoice, MultipleSelect)):
-        answer_ids = [f"{base}_{k}" for k in q.choices]
-    elif isinstance(q, TrueFalse):
-        answer_ids = [f"{base}_true", f"{base}_false"]
-    elif isinstance(q, Ordering):
-        answer_ids = [f"{base}_{k}" for k in q.items]
-    elif isinstance(q, Matching):
-        answer_ids = [f"{base}_{k}" for k in q.options]
-    _metadata(item, [("question_type", CANVAS_TYPES[q.type]), ("points_possible", f"{q.points:g}"),
-                     ("original_answer_ids", ",".join(answer_ids)),
-                     ("assessment_question_identifierref", f"brokerlab_ref_{base}")])
     presentation = _sub(item, "presentation")
     _material(presentation, q.prompt)
     where = f"{quiz.id}/{q.id}"
+    ids: list[str] = []
     if isinstance(q, (SingleChoice, MultipleSelect)):
         if isinstance(q, MultipleSelect) and q.scoring != "net_correct":
             warnings.append(f"{where}: Canvas scores multiple answers with its own partial credit "
                             f"(right minus wrong picks), not {q.scoring}")
-        _choices_item(item, presentation, q, {f"{base}_{k}": (c.text, c.feedback, c.correct)
-                                              for k, c in q.choices.items()})
+        ids = answer_ids(position, len(q.choices))
+        _choices_item(item, presentation, q, {ident: (c.text, c.feedback, c.correct)
+                                              for ident, c in zip(ids, q.choices.values())})
     elif isinstance(q, TrueFalse):
-        _choices_item(item, presentation, q, {f"{base}_true": ("True", q.feedback_true, q.answer),
-                                              f"{base}_false": ("False", q.feedback_false, not q.answer)})
+        ids = answer_ids(position, 2)
+        _choices_item(item, presentation, q, {ids[0]: ("True", q.feedback_true, q.answer),
+                                              ids[1]: ("False", q.feedback_false, not q.answer)})
     elif isinstance(q, ShortAnswer):
         shown = q.display or q.answers
         if q.match == "regex":
@@ -189,24 +224,26 @@ def qti_item(quiz: Quiz, q: Question, warnings: list[str]) -> ET.Element:
     elif isinstance(q, Ordering):
         warnings.append(f"{where}: Canvas has no ordering question; exported as matching (position -> item)"
                         + ("" if q.scoring == "per_position" else f", scored per position, not {q.scoring}"))
-        _matching_item(item, presentation, base, [f"Position {i}" for i in range(1, len(q.answer) + 1)],
-                       dict(q.items), list(q.answer))
+        ids = _matching_item(item, presentation, position,
+                             [f"Position {i}" for i in range(1, len(q.answer) + 1)], dict(q.items), list(q.answer))
     elif isinstance(q, Matching):
         if q.scoring != "each_answer":
             warnings.append(f"{where}: Canvas gives matching questions credit per pair, not {q.scoring}")
-        _matching_item(item, presentation, base, [p.prompt for p in q.pairs], dict(q.options),
-                       [p.answer for p in q.pairs])
+        ids = _matching_item(item, presentation, position, [p.prompt for p in q.pairs], dict(q.options),
+                             [p.answer for p in q.pairs])
     elif isinstance(q, FreeResponse):
+        warnings.append(f"{where}: Canvas shows every feedback to students; the model answer, rubric and "
+                        f"explanation are left out (they are in quizzes/{quiz.id}.yaml)")
         _text_entry(presentation)
-        resprocessing = _resprocessing(item)
-        _general_feedback(resprocessing)
-        _, var = _condition(resprocessing)
+        _, var = _condition(_resprocessing(item))
         _sub(var, "other")
-    explanation = q.explanation
-    if isinstance(q, FreeResponse):
-        rubric = "\n".join(f"- ({r.points:g} pt) {r.criterion}" for r in q.rubric)
-        explanation = f"{q.explanation}\n\n**Model answer**\n\n{q.model_answer}\n\n**Rubric**\n\n{rubric}"
-    _feedback(item, "general_fb", explanation)
+    if not isinstance(q, FreeResponse):
+        _feedback(item, "general_fb", q.explanation)
+    fields = [("question_type", CANVAS_TYPES[q.type]), ("points_possible", f"{q.points:g}")]
+    if ids:
+        fields.append(("original_answer_ids", ",".join(ids)))
+    fields.append(("assessment_question_identifierref", f"brokerlab_ref_{base}"))
+    item.insert(0, _metadata(fields))
     return item
 
 
@@ -217,10 +254,23 @@ def assessment_xml(quiz: Quiz, ident: str, warnings: list[str]) -> ET.Element:
     meta = _sub(assessment, "qtimetadata")
     field = _sub(meta, "qtimetadatafield")
     _sub(field, "fieldlabel", "cc_maxattempts")
-    _sub(field, "fieldentry", "1")
+    _sub(field, "fieldentry", QUIZ_SETTINGS["allowed_attempts"])
     section = _sub(assessment, "section", ident="root_section")
-    for q in quiz.questions:
-        section.append(qti_item(quiz, q, warnings))
+    for position, q in enumerate(quiz.questions, start=1):
+        section.append(qti_item(quiz, q, warnings, position))
+    return root
+
+
+def assessment_meta_xml(quiz: Quiz, ident: str) -> ET.Element:
+    """Canvas's quiz settings file; its importer reads it through the manifest's dependency."""
+    root = ET.Element("quiz", {"identifier": ident, "xmlns": CANVAS_NS, "xmlns:xsi": XSI_NS,
+                               "xsi:schemaLocation": f"{CANVAS_NS} https://canvas.instructure.com/xsd/cccv1p0.xsd"})
+    _sub(root, "title", quiz.title)
+    _sub(root, "description", to_html(quiz.instructions) if quiz.instructions else "")
+    for key, value in QUIZ_SETTINGS.items():
+        _sub(root, key, value)
+        if key == "quiz_type":
+            _sub(root, "points_possible", f"{sum(q.points for q in quiz.questions):g}")
     return root
 
 
@@ -230,8 +280,13 @@ def manifest_xml(quiz: Quiz, ident: str) -> ET.Element:
     _sub(meta, "schema", "IMS Content")
     _sub(meta, "schemaversion", "1.1.3")
     _sub(root, "organizations")
-    resource = _sub(_sub(root, "resources"), "resource", identifier=ident, type="imsqti_xmlv1p2")
+    resources = _sub(root, "resources")
+    resource = _sub(resources, "resource", identifier=ident, type="imsqti_xmlv1p2")
     _sub(resource, "file", href=f"{ident}/{ident}.xml")
+    _sub(resource, "dependency", identifierref=f"{ident}_meta")
+    meta_path = f"{ident}/{ASSESSMENT_META}"
+    settings = _sub(resources, "resource", identifier=f"{ident}_meta", type=LEARNING_APPLICATION, href=meta_path)
+    _sub(settings, "file", href=meta_path)
     return root
 
 
@@ -245,7 +300,8 @@ def export_qti(quiz: Quiz, out: Path) -> list[str]:
     warnings: list[str] = []
     ident = f"brokerlab_{quiz.id}"
     files = {"imsmanifest.xml": _bytes(manifest_xml(quiz, ident)),
-             f"{ident}/{ident}.xml": _bytes(assessment_xml(quiz, ident, warnings))}
+             f"{ident}/{ident}.xml": _bytes(assessment_xml(quiz, ident, warnings)),
+             f"{ident}/{ASSESSMENT_META}": _bytes(assessment_meta_xml(quiz, ident))}
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
