@@ -46,7 +46,12 @@ def _png(fig: Any) -> str:
 
 
 def _figure(width: float, height: float) -> tuple[Any, Any]:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from grader.errors import UserError
+
+        raise UserError("report.html draws its plots with matplotlib: pip install 'brokerlab[report]'") from None
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
