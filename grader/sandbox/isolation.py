@@ -10,7 +10,8 @@ whose init is gone: nothing a submission starts outlives its grading.
 
 What the box gets, as root (nsjail's and bubblewrap's way: a short explicit list, nothing else):
 
-- namespaces: mount, network (no interface up, not even loopback), PID, IPC, UTS;
+- namespaces: mount, network (no interface up; the box's own loopback only where the request asks
+  for ``loopback``, for a broker connection the grader hands in), PID, IPC, UTS;
 - a root of its own on a 16 MiB tmpfs: read-only binds of ``SYSTEM_PATHS`` and the Python
   installation (the grader's package and course material covered), four devices, ``/proc`` of its
   PID namespace, a 32 MiB ``/tmp``, the exercise's scratch tmpfs (read-write), and
@@ -180,6 +181,18 @@ def build_root(scratch: str | None, module_name: str, source: bytes) -> str:
     os.chroot(root)
     os.chdir("/")
     return module_path
+
+
+def loopback_up() -> None:
+    """Bring up the box's own ``lo`` (its network namespace's: the host's stays out of reach)."""
+    import fcntl
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14s", b"lo", 0, b"")
+        flags = struct.unpack("16sH14s", fcntl.ioctl(sock, siocgifflags, request))[1]
+        fcntl.ioctl(sock, siocsifflags, struct.pack("16sH14s", b"lo", flags | iff_up, b""))
 
 
 # -- cgroups -------------------------------------------------------------------------------------
@@ -406,6 +419,8 @@ def _init(request: dict[str, Any], channel: socket.socket, source: bytes, output
         os.close(go_r)
         set_environment(box_environment(request.get("env")))
         if uid is not None:
+            if request.get("loopback"):
+                loopback_up()
             module_path = build_root(request.get("scratch"), request["module_name"], source)
         else:
             module_path = _weak_module_path(request, source)
