@@ -1,7 +1,9 @@
 """``brokerlab grade PATH``: grade one submission (folder or zip) and render the result.
 
 ``Grader`` keeps one warm sandbox zygote, so grading many submissions in one process (bulk
-grading, the demo) pays for it once.
+grading, the demo) pays for it once. The quizzes' results join the code exercises' without ever
+replacing one: whatever keys a student's answers.yaml holds, ``producer``, ``consumer`` and
+``payment`` are the hidden suites' verdicts.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 from grader.errors import UserError
 from grader.paths import ANSWERS_FILE, EXERCISE_FILES, SUITES
 from grader.render import FORMATS, render
-from grader.results import SubmissionResult
+from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 from grader.sandbox import selfcheck
 from grader.sandbox.client import Zygote
 from grader.submission import Submission, UnreadableSubmission, open_submission
@@ -46,7 +48,7 @@ class Grader:
         exercises = run_suites(submission, self.zygote, suites=self.suites, exercises=self.exercises,
                                sandbox=self.sandbox)
         if self.quizzes:
-            exercises.update(grade_quizzes(submission))
+            exercises = merge_quizzes(exercises, grade_quizzes(submission))
         return SubmissionResult(exercises=exercises, status="empty" if submission.empty else "ok",
                                 sandbox=self.sandbox["mode"])
 
@@ -60,16 +62,33 @@ class Grader:
         self.close()
 
 
-def grade_quizzes(submission: Submission) -> dict:
+def merge_quizzes(code: dict[str, ExerciseResult], quizzes: dict[str, ExerciseResult]) -> dict[str, ExerciseResult]:
+    """The code exercises' results, then the quizzes' under keys that are not a code exercise's."""
+    merged = dict(code)
+    for key, result in quizzes.items():
+        while key in merged or key in EXERCISE_FILES:
+            key = f"{key} (in {ANSWERS_FILE})"
+        merged[key] = result
+    return merged
+
+
+def grade_quizzes(submission: Submission) -> dict[str, ExerciseResult]:
+    """The quizzes of the submission's answers.yaml; a failure of ours is a grader error, never a crash."""
     data = submission.sources.get(ANSWERS_FILE)
     if data is None:
         return {}
     from grader.quiz.grading import grade_answers_file
 
-    with tempfile.TemporaryDirectory(prefix="brokerlab-answers-") as folder:
-        path = Path(folder) / ANSWERS_FILE
-        path.write_bytes(data)
-        return grade_answers_file(path)
+    try:
+        with tempfile.TemporaryDirectory(prefix="brokerlab-answers-") as folder:
+            path = Path(folder) / ANSWERS_FILE
+            path.write_bytes(data)
+            return grade_answers_file(path)
+    except Exception as exc:  # noqa: BLE001 - the code exercises are still graded and reported
+        test = TestResult(name=ANSWERS_FILE, score=0.0, max_score=0.0, status=Status.GRADER_ERROR,
+                          feedback=f"The grader failed on {ANSWERS_FILE} ({type(exc).__name__}); "
+                                   "this is not your fault: your instructor has been told")
+        return {ANSWERS_FILE: ExerciseResult(kind="quiz", feedback=test.feedback, tests=[test])}
 
 
 def add_sandbox_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:

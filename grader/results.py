@@ -7,8 +7,37 @@ twice, so a rendering can never disagree with the verdicts.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
+
+# Every string a student's files or code can fill is cut at construction, so one result, and so
+# results.jsonl and the bulk parent's memory, stay bounded whatever the student's code printed or raised.
+MAX_NAME = 200
+MAX_FEEDBACK = 16 * 1024  # room for an honest free response, which the person grading reads here
+MAX_OUTPUT = 4 * 1024
+MAX_TRACEBACK = 8 * 1024
+MAX_SHORT = 200  # concept, visibility, status
+
+
+def cut(limit: int, keep: str = "head") -> Callable[[str | None], str | None]:
+    """A validator keeping at most ``limit`` characters (the head, or the tail for output and
+    tracebacks, whose end is what matters) and saying visibly how much was cut."""
+
+    def validate(text: str | None) -> str | None:
+        if text is None or len(text) <= limit:
+            return text
+        marker = f"[... {len(text) - limit} characters cut ...]"
+        if keep == "tail":
+            return marker + "\n" + text[-limit:]
+        return text[:limit] + "\n" + marker
+
+    return validate
+
+
+Name = Annotated[str, AfterValidator(cut(MAX_NAME))]
+Feedback = Annotated[str, AfterValidator(cut(MAX_FEEDBACK))]
+Short = Annotated[str, AfterValidator(cut(MAX_SHORT))]
 
 
 class Status(str, Enum):
@@ -25,18 +54,20 @@ class Status(str, Enum):
 class TestResult(BaseModel):
     """One test of one exercise, or one question of one quiz."""
 
-    model_config = ConfigDict(use_enum_values=False)
+    model_config = ConfigDict(use_enum_values=False, validate_assignment=True)
     __test__ = False  # not a pytest test class
 
-    name: str
+    name: Name
     score: float
     max_score: float
     status: Status
-    feedback: str = ""
-    concept: str | None = None
-    output: str | None = Field(default=None, description="what the student's code printed (cut)")
-    traceback: str | None = Field(default=None, description="the student's own traceback, for the instructor")
-    visibility: str = "visible"
+    feedback: Feedback = ""
+    concept: Short | None = None
+    output: Annotated[str | None, AfterValidator(cut(MAX_OUTPUT, "tail"))] = Field(
+        default=None, description="what the student's code printed (cut)")
+    traceback: Annotated[str | None, AfterValidator(cut(MAX_TRACEBACK, "tail"))] = Field(
+        default=None, description="the student's own traceback, for the instructor")
+    visibility: Short = "visible"
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -47,8 +78,10 @@ class TestResult(BaseModel):
 class ExerciseResult(BaseModel):
     """One exercise (producer, consumer, payment) or one quiz (checkpoint, ...)."""
 
-    kind: str = "code"  # "code" or "quiz"
-    feedback: str = ""  # one line about the exercise as a whole (e.g. why it could not be graded)
+    model_config = ConfigDict(validate_assignment=True)
+
+    kind: Short = "code"  # "code" or "quiz"
+    feedback: Feedback = ""  # one line about the exercise as a whole (e.g. why it could not be graded)
     tests: list[TestResult] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
@@ -65,9 +98,9 @@ class ExerciseResult(BaseModel):
 class SubmissionResult(BaseModel):
     """A whole submission: every exercise and quiz found or expected."""
 
-    exercises: dict[str, ExerciseResult] = Field(default_factory=dict)
-    status: str = "ok"  # ok, empty, unreadable, timed out
-    sandbox: str = "full"  # full, or weak: graded without isolation (see SECURITY.md)
+    exercises: dict[Name, ExerciseResult] = Field(default_factory=dict)
+    status: Short = "ok"  # ok, empty, unreadable, timed out
+    sandbox: Short = "full"  # full, or weak: graded without isolation (see SECURITY.md)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

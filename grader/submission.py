@@ -47,7 +47,10 @@ def open_submission(path: Path) -> Submission:
     if not path.exists():
         raise UnreadableSubmission(f"{path}: no such file or folder")
     if path.is_dir():
-        sources = _read_folder(path)
+        try:
+            sources = _read_folder(path)
+        except OSError as exc:  # e.g. a folder or file its owner made unreadable (chmod 000)
+            raise UnreadableSubmission(f"{path}: cannot be read ({exc.strerror or exc})") from None
         submission = Submission(student_id_of(path), sources)
     elif zipfile.is_zipfile(path):
         submission = _read_zip(path)

@@ -5,7 +5,8 @@ less ``.zip``, is the student id), or a ``.zip`` of such a folder. OUTDIR receiv
 
 - ``results.jsonl``: each student's full result (also what makes a run resumable);
 - ``grades.csv``: one row per student, sorted by id;
-- ``feedback/<student_id>.md``: what each student gets back;
+- ``feedback/<student_id>.md``: what each student gets back (an id that is not a plain name, such as
+  one with spaces, accents or a leading ``-``, gets a safe name: its letters and a short hash);
 - ``report.html``: the class report, with plots;
 - ``canvas.csv`` with ``--lms canvas``: the same totals as a Canvas gradebook import.
 
@@ -15,24 +16,32 @@ file and running again updates the gradebook without grading anyone again.
 
 A run grades only what is missing (or whose submission changed since it was graded); ``--student``
 regrades just those students, ``--force`` regrades everyone. A broken submission gets its row,
-its status and 0; it never stops the run.
+its status and 0; it never stops the run, and neither does anything in one student's result:
+each output is written on its own, a feedback file that cannot be rendered says so, and what
+student code left in temporary folders is removed without failing. A result in which the grader
+failed, as a whole or in one test, is graded again on the next run.
 """
 from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import os
+import re
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from grader.bulk import gradebook
+from grader.bulk.cleanup import remove_tree
 from grader.bulk.sources import Student, find_students
-from grader.bulk.store import FILE_NAME, Record, Store, grader_digest, submission_digest, write_atomic
+from grader.bulk.store import (FILE_NAME, Record, Store, grader_digest, has_grader_error, submission_digest,
+                               write_atomic)
 from grader.errors import UserError
+from grader.render.safe import md_inline, visible
 
 HELP = "grade a whole class into a gradebook, feedback and a report"
 REPORT_FILE = "report.html"
@@ -40,6 +49,8 @@ FEEDBACK_DIR = "feedback"
 ERRORS_FILE = "grader-errors.log"
 LMS = ("canvas",)
 UNPACK_PREFIX = "brokerlab-class-"
+SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
+SHOWN = 20  # ids listed in one summary line
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -99,9 +110,11 @@ class Progress:
 
     def finished(self, student_id: str, status: str, score: float, max_score: float, seconds: float) -> None:
         self.done += 1
-        what = f"{student_id}: {status} {gradebook.number(score)}/{gradebook.number(max_score)}"
+        what = f"{visible(student_id)}: {status} {gradebook.number(score)}/{gradebook.number(max_score)}"
         if self.bar is not None:
-            self.bar.update(self.task, advance=1, last=what)
+            from rich.markup import escape
+
+            self.bar.update(self.task, advance=1, last=escape(what))  # an id is not rich markup either
             self.bar.refresh()
         elif not self.quiet:
             elapsed = time.monotonic() - self.started
@@ -139,7 +152,7 @@ def to_grade(students: list[Student], records: dict[str, Record], fingerprints: 
     todo = []
     for s in students:
         record = records.get(s.id)
-        if record is None or record.fingerprint != fingerprints[s.id] or record.result.status == "grader error":
+        if record is None or record.fingerprint != fingerprints[s.id] or has_grader_error(record.result):
             todo.append(s)
     return todo
 
@@ -156,32 +169,115 @@ def with_manual_scores(results: dict, manual_file: Path) -> dict:
     return applied
 
 
-def write_outputs(out: Path, results: dict, args: argparse.Namespace, notes: list[str]) -> list[str]:
-    """grades.csv, feedback/*.md, report.html and the LMS gradebook, from ``results``; their names."""
+def _hashed_stem(student_id: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._@+-]+", "-", student_id).strip(".-")[:60].rstrip(".-") or "student"
+    return f"{slug}-{hashlib.sha256(student_id.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
+
+
+def feedback_names(student_ids: list[str]) -> dict[str, str]:
+    """Each student's feedback file name: the id itself when it is a plain name, else its letters
+    and a short hash of it. Never a path, hidden or an option, and unique even on a file system
+    that ignores case."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    plain = sorted(i for i in student_ids if SAFE_STEM.fullmatch(i))
+    folded = [i.casefold() for i in plain]
+    for student_id in plain:
+        if folded.count(student_id.casefold()) == 1:
+            names[student_id] = f"{student_id}.md"
+            taken.add(names[student_id].casefold())
+    for student_id in sorted(set(student_ids) - names.keys()):
+        stem, n = _hashed_stem(student_id), 1
+        name = f"{stem}.md"
+        while name.casefold() in taken:
+            n += 1
+            name = f"{stem}-{n}.md"
+        names[student_id] = name
+        taken.add(name.casefold())
+    return names
+
+
+def _fallback_report(results: dict, notes: list[str], why: str) -> str:
+    """The class's totals on a plain page, when the full report could not be drawn."""
+    from html import escape
+
+    rows = "".join(f"<tr><td>{escape(k)}</td><td>{gradebook.number(r.score)}</td><td>{escape(r.status)}</td></tr>"
+                   for k, r in sorted(results.items()))
+    extra = "".join(f"<p>{escape(n)}</p>" for n in notes)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Broker Lab: class report"
+            "</title></head><body><h1>Broker Lab: class report</h1><p>The full report could not be drawn "
+            f"({escape(why)}); these are the totals.</p>{extra}<table><tr><th>student</th><th>total</th>"
+            f"<th>status</th></tr>{rows}</table></body></html>\n")
+
+
+def _feedback_failed(student_id: str) -> str:
+    return (f"# Broker Lab: feedback for {md_inline(student_id)}\n\nYour feedback could not be written out. "
+            "This is not your fault: your instructor has been told and has your scores.\n")
+
+
+def _error(exc: BaseException) -> str:
+    return visible(f"{type(exc).__name__}: {exc}")[:300]
+
+
+def write_outputs(out: Path, results: dict, args: argparse.Namespace, notes: list[str],
+                  problems: list[str] | None = None) -> list[str]:
+    """grades.csv, feedback/*.md, report.html and the LMS gradebook, from ``results``; their names.
+
+    Each output is written whatever happens to the others, and a student whose feedback cannot be
+    rendered gets a file that says so; what went wrong is added to ``problems``.
+    """
     from grader.render.markdown import to_markdown
     from grader.report.html import render as render_report
 
-    written = []
-    gradebook.write(out / gradebook.GRADES_FILE, gradebook.grades_csv(results))
-    written.append(gradebook.GRADES_FILE)
+    problems = [] if problems is None else problems
+    written: list[str] = []
+
+    def attempt(name: str, write: Callable[[], None]) -> None:
+        try:
+            write()
+            written.append(name)
+        except Exception as exc:  # noqa: BLE001 - one output failing must not cost the others
+            problems.append(f"{name} could not be written ({_error(exc)})")
+
+    attempt(gradebook.GRADES_FILE,
+            lambda: gradebook.write(out / gradebook.GRADES_FILE, gradebook.grades_csv(results)))
     feedback = out / FEEDBACK_DIR
     feedback.mkdir(exist_ok=True)
+    names = feedback_names(list(results))
     for student_id, result in results.items():
-        write_atomic(feedback / f"{student_id}.md", to_markdown(result, student_id).encode("utf-8"))
+        try:
+            text = to_markdown(result, student_id)
+        except Exception as exc:  # noqa: BLE001 - that student still gets a file, the others theirs
+            problems.append(f"{visible(student_id)}: the feedback could not be rendered ({_error(exc)})")
+            text = _feedback_failed(student_id)
+        try:
+            write_atomic(feedback / names[student_id], text.encode("utf-8", "surrogatepass"))
+        except (OSError, UnicodeError) as exc:
+            problems.append(f"{visible(student_id)}: the feedback could not be written ({_error(exc)})")
     written.append(f"{FEEDBACK_DIR}/ ({len(results)} files)")
-    write_atomic(out / REPORT_FILE, render_report(results, notes=notes).encode("utf-8"))
-    written.append(REPORT_FILE)
+
+    def report() -> None:
+        try:
+            page = render_report(results, notes=notes)
+        except Exception as exc:  # noqa: BLE001 - the instructor still gets the totals
+            problems.append(f"{REPORT_FILE} holds the totals only: the full report could not be drawn "
+                            f"({_error(exc)})")
+            page = _fallback_report(results, notes, type(exc).__name__)
+        write_atomic(out / REPORT_FILE, page.encode("utf-8", "surrogatepass"))
+
+    attempt(REPORT_FILE, report)
     if args.lms == "canvas":
-        data = gradebook.canvas_csv(results, args.canvas_assignment, args.canvas_assignment_id,
-                                    args.canvas_id_field)
-        gradebook.write(out / gradebook.CANVAS_FILE, data)
-        written.append(gradebook.CANVAS_FILE)
+        attempt(gradebook.CANVAS_FILE, lambda: gradebook.write(out / gradebook.CANVAS_FILE, gradebook.canvas_csv(
+            results, args.canvas_assignment, args.canvas_assignment_id, args.canvas_id_field)))
     return written
 
 
-def run(args: argparse.Namespace) -> int:
-    from grader.bulk.pool import Pool, remove_stale
+def _ids(ids: list[str], shown: int = SHOWN) -> str:
+    listed = ", ".join(visible(i) for i in ids[:shown])
+    return listed + (", ..." if len(ids) > shown else "")
 
+
+def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     if args.timeout <= 0:
@@ -201,72 +297,90 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"{out}: cannot create it ({exc.strerror})") from None
 
+    from grader.bulk.pool import remove_stale
+
     remove_stale(Path(tempfile.gettempdir()), UNPACK_PREFIX)
     manual = None
     if args.manual_scores is not None:  # checked whole before anyone is graded: one typo stops the run now
         from grader.quiz.grading import read_manual_scores
 
         manual = read_manual_scores(args.manual_scores)
-    with _locked(out), tempfile.TemporaryDirectory(prefix=f"{UNPACK_PREFIX}{os.getpid()}-") as unpack:
-        from grader.integrations.nbgrader.submitted import write_students
+    unpack = Path(tempfile.mkdtemp(prefix=f"{UNPACK_PREFIX}{os.getpid()}-"))
+    try:
+        with _locked(out):
+            summary = _grade_and_write(args, out, unpack, manual is not None)
+    finally:  # what a class archive unpacked may be any depth and mode: removed without ever failing
+        if not remove_tree(unpack):
+            print(f"brokerlab grade-all: could not remove {unpack}; remove it yourself", file=sys.stderr)
+    print(summary)
+    return 0
 
-        source = write_students(args.source, Path(unpack) / "nbgrader", args.assignment) or args.source
-        klass = find_students(source, Path(unpack))
-        for line in klass.ignored:
-            print(f"brokerlab grade-all: ignored {line}", file=sys.stderr)
-        students = klass.students
-        ids = {s.id for s in students}
-        unknown = [s for s in args.student if s not in ids]
-        if unknown:
-            raise UserError(f"no submission in {args.source} for student {', '.join(map(repr, unknown))}")
 
-        store = Store(out / FILE_NAME)
-        store.repair()
-        records = store.load()
-        if store.dropped:
-            print(f"brokerlab grade-all: {store.dropped} unreadable line(s) in {FILE_NAME} were dropped; "
-                  "those students are graded again", file=sys.stderr)
-        grader_fp = grader_digest()
-        fingerprints = {s.id: submission_digest(s.path, s.refused, grader_fp) for s in students}
-        todo = to_grade(students, records, fingerprints, args.student, args.force)
+def _grade_and_write(args: argparse.Namespace, out: Path, unpack: Path, manual: bool) -> str:
+    """Find the students, grade who needs it, write every output; the run's summary."""
+    from grader.bulk.pool import Pool
+    from grader.integrations.nbgrader.submitted import write_students
 
-        errors: list[str] = []
-        started = time.monotonic()
-        if todo:
-            progress = Progress(len(todo), quiet=args.quiet)
+    source = write_students(args.source, unpack / "nbgrader", args.assignment) or args.source
+    klass = find_students(source, unpack)
+    for line in klass.ignored:
+        print(f"brokerlab grade-all: ignored {visible(line)}", file=sys.stderr)
+    students = klass.students
+    ids = {s.id for s in students}
+    unknown = [s for s in args.student if s not in ids]
+    if unknown:
+        raise UserError(f"no submission in {args.source} for student {', '.join(map(repr, unknown))}")
 
-            def done(outcome) -> None:  # type: ignore[no-untyped-def]
-                student = outcome.student
-                record = Record(student.id, fingerprints[student.id], outcome.result)
-                store.append(record)
-                records[student.id] = record
-                if outcome.note and outcome.result.status == "grader error":
-                    errors.append(f"{student.id}: {outcome.note}")
-                progress.finished(student.id, outcome.result.status, outcome.result.score,
-                                  outcome.result.max_score, outcome.seconds)
+    store = Store(out / FILE_NAME)
+    store.repair()
+    records = store.load()
+    if store.dropped:
+        print(f"brokerlab grade-all: {store.dropped} unreadable line(s) in {FILE_NAME} were dropped; "
+              "those students are graded again", file=sys.stderr)
+    grader_fp = grader_digest()
+    fingerprints = {s.id: submission_digest(s.path, s.refused, grader_fp) for s in students}
+    todo = to_grade(students, records, fingerprints, args.student, args.force)
 
-            try:
-                with Pool(args.jobs, args.timeout) as pool:
-                    pool.run(todo, done, on_tick=progress.tick)
-            finally:
-                progress.close()
-        elapsed = time.monotonic() - started
-        store.rewrite(records.values())
+    errors: list[str] = []
+    started = time.monotonic()
+    if todo:
+        progress = Progress(len(todo), quiet=args.quiet)
 
-        results = {s.id: records[s.id].result for s in students if s.id in records}
-        missing = sorted(ids - results.keys())
-        notes = [f"{len(missing)} student(s) not graded yet: {', '.join(missing[:20])}"] if missing else []
-        if manual is not None:
-            results = with_manual_scores(results, args.manual_scores)
-            strangers = sorted(set(manual) - ids)
-            if strangers:
-                print(f"brokerlab grade-all: {args.manual_scores} names students not in {args.source}: "
-                      f"{', '.join(strangers[:10])}", file=sys.stderr)
-            notes.append(f"Scores a person gave, from {args.manual_scores.name}, are included.")
-        written = write_outputs(out, results, args, notes)
-        if errors:
-            with open(out / ERRORS_FILE, "a", encoding="utf-8") as fh:
-                fh.write("".join(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {e}\n" for e in errors))
+        def done(outcome) -> None:  # type: ignore[no-untyped-def]
+            student = outcome.student
+            record = Record(student.id, fingerprints[student.id], outcome.result)
+            store.append(record)
+            records[student.id] = record
+            if has_grader_error(outcome.result):
+                errors.append(visible(f"{student.id}: {outcome.note or 'a test hit a grader error'}", keep="\n"))
+            progress.finished(student.id, outcome.result.status, outcome.result.score,
+                              outcome.result.max_score, outcome.seconds)
+
+        try:
+            with Pool(args.jobs, args.timeout) as pool:
+                pool.run(todo, done, on_tick=progress.tick)
+        finally:
+            progress.close()
+    elapsed = time.monotonic() - started
+    store.rewrite(records.values())
+
+    results = {s.id: records[s.id].result for s in students if s.id in records}
+    missing = sorted(ids - results.keys())
+    notes = [f"{len(missing)} student(s) not graded yet: {', '.join(missing[:20])}"] if missing else []
+    if manual:
+        from grader.quiz.grading import read_manual_scores
+
+        results = with_manual_scores(results, args.manual_scores)
+        strangers = sorted(set(read_manual_scores(args.manual_scores)) - ids)
+        if strangers:
+            print(f"brokerlab grade-all: {args.manual_scores} names students not in {args.source}: "
+                  f"{_ids(strangers, 10)}", file=sys.stderr)
+        notes.append(f"Scores a person gave, from {args.manual_scores.name}, are included.")
+    problems: list[str] = []
+    written = write_outputs(out, results, args, notes, problems)
+    if errors:
+        with open(out / ERRORS_FILE, "a", encoding="utf-8") as fh:
+            fh.write("".join(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {e}\n" for e in errors))
 
     statuses: dict[str, int] = {}
     for result in results.values():
@@ -274,13 +388,18 @@ def run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
     skipped = len(students) - len(todo)
     rate = f", {elapsed / len(todo):.2f} s each" if todo else ""
-    print(f"Graded {len(todo)} of {len(students)} students in {elapsed:.1f} s{rate}"
-          + (f" ({skipped} already graded)" if skipped else "") + f". Results: {counts or 'none'}.")
+    lines = [f"Graded {len(todo)} of {len(students)} students in {elapsed:.1f} s{rate}"
+             + (f" ({skipped} already graded)" if skipped else "") + f". Results: {counts or 'none'}."]
+    refused = [s for s in students if s.refused]
+    lines += [f"Refused at intake: {visible(s.id)}: {visible(s.refused or '')}" for s in refused[:SHOWN]]
+    if len(refused) > SHOWN:
+        lines.append(f"Refused at intake: {len(refused) - SHOWN} more (see their rows in {gradebook.GRADES_FILE})")
     if missing:
-        print(f"Not graded yet: {len(missing)} student(s) ({', '.join(missing[:10])}"
-              f"{', ...' if len(missing) > 10 else ''}): run without --student to grade them.")
+        lines.append(f"Not graded yet: {len(missing)} student(s) ({_ids(missing, 10)}): "
+                     "run without --student to grade them.")
     if errors:
-        print(f"The grader failed on {len(errors)} submission(s); details in {out / ERRORS_FILE}. "
-              "They are graded again on the next run.")
-    print(f"Wrote {out}/: {', '.join([FILE_NAME, *written])}")
-    return 0
+        lines.append(f"The grader failed on {len(errors)} submission(s); details in {out / ERRORS_FILE}. "
+                     "They are graded again on the next run.")
+    lines += [f"Not written as it should be: {p}" for p in problems]
+    lines.append(f"Wrote {out}/: {', '.join([FILE_NAME, *written])}")
+    return "\n".join(lines)

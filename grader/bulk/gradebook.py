@@ -9,6 +9,10 @@ same results always give the same bytes.
 unreadable or timed-out submission is graded as all-zero against every exercise's tests, and a
 student who answered no quiz scores 0 in its column, so every row is out of the same total.
 ``total`` is the student's own ``score``, exactly as grading that student alone gives it.
+
+Both files are opened in spreadsheets, and a student id is whatever a folder was called: every
+cell that would start a formula (``=``, ``+``, ``-``, ``@``, a tab, a line break) gets a leading
+``'``, while numbers stay numbers.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Mapping
 
 from grader.paths import EXERCISE_FILES
+from grader.render.safe import csv_cell
 from grader.results import SubmissionResult
 
 CODE_COLUMNS = tuple(EXERCISE_FILES)
@@ -73,7 +78,7 @@ def grade_rows(results: Mapping[str, SubmissionResult]) -> tuple[list[str], list
 def _csv(rows: list[list[str]]) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(rows)
+    writer.writerows([csv_cell(str(cell)) for cell in row] for row in rows)
     return out.getvalue().encode("utf-8")
 
 

@@ -12,7 +12,9 @@ workers.
 A child past the per-submission wall limit is killed: that student is "timed out", 0 points. A
 submission that cannot be opened is "unreadable", 0 points. Both keep every exercise's tests (all
 at 0, with the reason) so that their maximum is the class's maximum. A child that dies without a
-result is a fault of ours: "grader error", 0 points, graded again on the next run.
+result is a fault of ours: "grader error", 0 points, graded again on the next run; so is a child
+that sends something other than a result, or more than ``MAX_PAYLOAD`` bytes of it. Whatever a
+child did, and whatever its student's code left in its temporary folder, the parent goes on.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from grader.sandbox.scratch import remove_tree
+from grader.bulk.cleanup import remove_tree
 from grader.bulk.sources import Student
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 
@@ -42,6 +44,8 @@ TEMPLATE_TIMEOUT = 60.0
 TMP_PREFIX = "brokerlab-bulk-"
 PR_SET_PDEATHSIG = 1
 GRADER_ERROR = "grader error"
+MAX_PAYLOAD = 64 * 1024 * 1024  # far above any result, whose strings are cut (grader.results)
+FAULT = "the grader failed on this submission; it is not your fault and your instructor has been told"
 
 
 @dataclass
@@ -246,7 +250,12 @@ class Pool:
             while queue or self._running:
                 while queue and len(self._running) < self.jobs:
                     student = queue.popleft()
-                    job = self._fork(student)
+                    try:
+                        job = self._fork(student)
+                    except OSError as exc:  # no process or pipe left for now: that student only
+                        on_done(Outcome(student, self._blank(GRADER_ERROR, FAULT), 0.0, 0,
+                                        f"could not start grading ({exc})"))
+                        continue
                     self._running[job.fd] = job
                     selector.register(job.fd, selectors.EVENT_READ, job)
                     if on_start:
@@ -254,11 +263,11 @@ class Pool:
                 for key, _ in selector.select(timeout=0.2):
                     job = key.data
                     chunk = os.read(job.fd, 1 << 16)
-                    if chunk:
+                    if chunk and len(job.buffer) + len(chunk) <= MAX_PAYLOAD:
                         job.buffer += chunk
                         continue
                     selector.unregister(job.fd)
-                    on_done(self._finish(job))
+                    on_done(self._finish(job) if not chunk else self._overflow(job))
                 if on_tick:
                     on_tick()
                 now = time.monotonic()
@@ -286,6 +295,8 @@ class Pool:
             chunk = os.read(job.fd, 1 << 16)
             if not chunk:
                 return self._finish(job)
+            if len(job.buffer) + len(chunk) > MAX_PAYLOAD:
+                return self._overflow(job)
             job.buffer += chunk
 
     def template(self) -> SubmissionResult:
@@ -370,18 +381,24 @@ class Pool:
         seconds = time.monotonic() - job.started
         remove_tree(job.tmp)
         maxrss = int(usage.ru_maxrss)
+        how = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+               else f"exit status {os.WEXITSTATUS(status)}")
         try:
             payload = json.loads(job.buffer.decode("utf-8"))
+            if not isinstance(payload, dict):
+                raise TypeError("not an object")
             if "result" in payload:
                 return Outcome(job.student, SubmissionResult.from_json_dict(payload["result"]), seconds, maxrss)
-            note = f"{payload.get('error')}\n{payload.get('traceback', '')}"
-        except (ValueError, UnicodeDecodeError, TypeError) as exc:
-            how = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
-                   else f"exit status {os.WEXITSTATUS(status)}")
+            note = f"{payload.get('error')}\n{str(payload.get('traceback', ''))[-4000:]}"
+        except Exception as exc:  # noqa: BLE001 - whatever the child sent, this student gets a row
             note = f"the grading process ended without a result ({how}; {type(exc).__name__})"
-        reason = ("the grader failed on this submission; it is not your fault and your instructor "
-                  "has been told")
-        return Outcome(job.student, self._blank(GRADER_ERROR, reason), seconds, maxrss, note.strip())
+        return Outcome(job.student, self._blank(GRADER_ERROR, FAULT), seconds, maxrss, note.strip())
+
+    def _overflow(self, job: _Job) -> Outcome:
+        seconds = time.monotonic() - job.started
+        self._kill(job)
+        note = f"the grading process sent more than {MAX_PAYLOAD // 2**20} MiB instead of a result"
+        return Outcome(job.student, self._blank(GRADER_ERROR, FAULT), seconds, 0, note)
 
     def _expire(self, job: _Job) -> Outcome:
         seconds = time.monotonic() - job.started

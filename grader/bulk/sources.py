@@ -1,14 +1,20 @@
 """Finding the students in SOURCE: a folder of submissions, or a ``.zip`` of such a folder.
 
 Every child of the folder that is a folder or a ``.zip`` is one student's submission; its name,
-less ``.zip``, is the student id. Hidden entries (``.DS_Store``, ``__MACOSX``) are passed over;
-any other file is listed as ignored, so nobody's work disappears silently.
+less ``.zip``, is the student id. What operating systems and tools leave behind (``.DS_Store``,
+``__MACOSX``, ``.git``, ``._name``) and hidden files are passed over; any other file is listed as
+ignored, so nobody's work disappears silently. A student id of any length and alphabet is kept
+(the outputs make their file names safe), but one that starts with ``.`` (hidden, so probably not
+meant as a submission) or holds control characters is refused at intake: that student gets a
+row, status ``unreadable``, and the reason.
 
 A class archive is unpacked into a folder of our own before anything is graded, with the same
 checks ``grader.submission`` applies to one student's zip: an entry that climbs out of its
 folder, an absolute path, a link or a device is never written. Such an entry inside a student's
 folder makes that student's submission unreadable (nothing of it is unpacked); one that cannot
-be told apart from the class folder itself is ignored. Past the size limits the whole archive
+be told apart from the class folder itself is ignored, and so is one nested more than
+``MAX_UNPACK_DEPTH`` folders deep (grading reads a student's root or one folder below it, and such
+depth only serves to make unpacking and cleaning up fail). Past the size limits the whole archive
 is refused, since nothing in it can then be trusted to fit.
 """
 from __future__ import annotations
@@ -19,14 +25,18 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from grader.sandbox.scratch import remove_tree
+from grader.bulk.cleanup import remove_tree
 from grader.errors import UserError
+from grader.render.safe import CONTROL
 from grader.submission import (MAX_ARCHIVE_BYTES, WANTED, Submission, UnreadableSubmission,
                                safe_entry_name, student_id_of)
 
 MAX_CLASS_BYTES = 4 * 1024 * 1024 * 1024
 MAX_CLASS_ENTRIES = 200_000
+MAX_UNPACK_DEPTH = 32
 SKIP_NAMES = ("__MACOSX",)
+JUNK_NAMES = frozenset({"__MACOSX", ".DS_Store", ".git", ".hg", ".svn", ".ipynb_checkpoints", ".Trashes",
+                        ".Spotlight-V100", ".fseventsd", ".TemporaryItems", ".AppleDouble", ".idea", ".vscode"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,20 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name in SKIP_NAMES
 
 
+def _junk(name: str) -> bool:
+    """Left by an operating system or a tool, never a submission: passed over without a word."""
+    return name in JUNK_NAMES or name.startswith("._")
+
+
+def id_problem(student_id: str) -> str | None:
+    """Why ``student_id`` cannot be a student id (it is refused at intake), or None."""
+    if student_id.startswith("."):
+        return "its name starts with '.', which hides it; rename it to the student's id"
+    if CONTROL.search(student_id):
+        return "its name holds control characters (a line break, an escape); rename it to the student's id"
+    return None
+
+
 def find_students(source: Path, unpack_to: Path) -> Class:
     """The students in ``source`` (a folder, or a zip unpacked under ``unpack_to``), sorted by id."""
     if not source.exists():
@@ -66,12 +90,14 @@ def find_students(source: Path, unpack_to: Path) -> Class:
     seen: dict[str, str] = {}
     for child in sorted(folder.iterdir(), key=lambda p: p.name):
         name = child.name
-        if _hidden(name):
+        if _junk(name):
             continue
         if child.is_dir():
             student_id = name
         elif child.is_file() and name.lower().endswith(".zip"):
             student_id = student_id_of(child)
+        elif _hidden(name):
+            continue
         else:
             found.ignored.append(f"{name}: not a folder or a .zip")
             continue
@@ -82,7 +108,8 @@ def find_students(source: Path, unpack_to: Path) -> Class:
             raise UserError(f"{source}: two submissions for student {student_id!r}: {seen[student_id]} and {name}; "
                             "keep one")
         seen[student_id] = name
-        found.students.append(Student(student_id, child))
+        why = id_problem(student_id)
+        found.students.append(Student(student_id, None, why) if why else Student(student_id, child))
     for student_id, reason in refused.items():
         if student_id in seen:
             raise UserError(f"{source}: two submissions for student {student_id!r}; keep one")
@@ -146,10 +173,15 @@ def unpack_class(archive: Path, into: Path, refused: dict[str, str], ignored: li
                 elif wrapper and not why:
                     continue  # e.g. the wrapper folder's own entry
                 top = rel.split("/", 1)[0]
-                if not rel.strip("/") or _hidden(top):
+                if not rel.strip("/") or _junk(top):
                     continue
                 is_member = "/" in rel.rstrip("/") or info.is_dir()
                 group = top if is_member else (top[:-4] if top.lower().endswith(".zip") else None)
+                if group is None and _hidden(top):
+                    continue
+                if group and not why and id_problem(group):
+                    refused.setdefault(group, f"{id_problem(group)} (in the class archive)")
+                    continue
                 if why:
                     if group and top not in ("..", ".") and ":" not in top and not raw.startswith("/"):
                         refused.setdefault(group, f"{why} (in the class archive)")
@@ -158,6 +190,9 @@ def unpack_class(archive: Path, into: Path, refused: dict[str, str], ignored: li
                     continue
                 if group is None:
                     ignored.append(f"{rel}: not a folder or a .zip")
+                    continue
+                if len(PurePosixPath(rel).parts) > MAX_UNPACK_DEPTH:
+                    ignored.append(f"{rel[:120]!r}...: nested more than {MAX_UNPACK_DEPTH} folders deep; not unpacked")
                     continue
                 groups.setdefault(group, []).append((info, rel))
                 sizes[group] = sizes.get(group, 0) + info.file_size
@@ -173,10 +208,7 @@ def unpack_class(archive: Path, into: Path, refused: dict[str, str], ignored: li
                 except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
                     refused[group] = f"cannot be unpacked from the class archive ({exc})"
                     for leftover in (target / group, target / f"{group}.zip"):
-                        if leftover.is_dir():
-                            remove_tree(leftover)
-                        elif leftover.exists():
-                            leftover.unlink()
+                        remove_tree(leftover)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
         remove_tree(target)
         raise UserError(f"{archive}: unreadable archive ({exc})") from None

@@ -17,9 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from grader.results import SubmissionResult
+from grader.results import Status, SubmissionResult
 
 FILE_NAME = "results.jsonl"
+GRADER_ERROR = "grader error"
+
+
+def has_grader_error(result: SubmissionResult) -> bool:
+    """Whether the grader failed anywhere in ``result``: the whole submission or any one test.
+
+    Such a result says nothing about the student's work, so a resumed run grades it again
+    rather than keep it.
+    """
+    return result.status == GRADER_ERROR or any(
+        test.status is Status.GRADER_ERROR for exercise in result.exercises.values() for test in exercise.tests)
 
 
 @dataclass
@@ -61,7 +72,7 @@ class Store:
                 continue
             try:
                 record = Record.from_line(raw.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError, TypeError):
+            except (ValueError, UnicodeDecodeError, TypeError, RecursionError):
                 self.dropped += 1
                 continue
             records[record.student_id] = record

@@ -1,7 +1,10 @@
 """A student's answers.yaml -> one ExerciseResult per quiz, and a person's scores for free responses.
 
 A bad answers file never crashes grading: whatever it spoils scores 0 with one line saying why,
-and everything else is still graded.
+and everything else is still graded. The file is the student's, so it is hostile input: it is read
+without anchors or aliases and within size, depth and count limits; a key naming a code exercise
+(``producer``) is reported under a key of its own, never under the exercise's; at most
+``MAX_UNKNOWN_QUIZZES`` keys that name no quiz are reported one by one.
 """
 from __future__ import annotations
 
@@ -11,11 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import UserError
-from grader.paths import ANSWERS_FILE
+from grader.paths import ANSWERS_FILE, EXERCISE_FILES
 from grader.quiz.loader import YamlDoc, YamlError, load_bank, read_yaml
 from grader.quiz.schema import FreeResponse, Question, Quiz
 from grader.quiz.scoring import evaluate
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
+
+
+MAX_UNKNOWN_QUIZZES = 10
+MAX_RESPONSE = 12 * 1024  # characters of a free response echoed for the person grading it
+
+
+def not_a_quiz_key(key: str, name: str = ANSWERS_FILE) -> str:
+    """Where a top-level key of the answers file that names a code exercise is reported."""
+    return f"{key} (in {name})"
 
 
 def question_test_name(q: Question) -> str:
@@ -28,6 +40,8 @@ def _question_id_of(test: TestResult) -> str:
 
 def free_response_feedback(q: FreeResponse, response: str) -> str:
     rubric = "\n".join(f"- [{r.points:g}] {r.criterion}" for r in q.rubric)
+    if len(response) > MAX_RESPONSE:
+        response = response[:MAX_RESPONSE] + f" [... {len(response) - MAX_RESPONSE} characters cut ...]"
     return (f"Waits for a person to grade it.\nAnswer given: {response}\n"
             f"Rubric ({q.points:g} points):\n{rubric}\nModel answer:\n{q.model_answer}")
 
@@ -99,7 +113,7 @@ def grade_quiz(quiz: Quiz, answers: Any, doc: YamlDoc | None = None, name: str =
 def grade_answers(text: str, bank: dict[str, Quiz], name: str = ANSWERS_FILE) -> dict[str, ExerciseResult]:
     """Every quiz named in the answers text; see ``grade_answers_file``."""
     try:
-        doc = read_yaml(text, yes_no_strings=True)
+        doc = read_yaml(text, yes_no_strings=True, aliases=False)
     except YamlError as exc:
         where = f"{name}:{exc.line}" if exc.line else name
         reason = f"{where}: {exc}; no quiz answer could be read"
@@ -111,19 +125,33 @@ def grade_answers(text: str, bank: dict[str, Quiz], name: str = ANSWERS_FILE) ->
     results: dict[str, ExerciseResult] = {}
     duplicated_quizzes = {path[0] for path, _, message in doc.problems
                           if len(path) == 1 and message.startswith("duplicate key")}
+    unknown: list[str] = []
     for key, answers in doc.data.items():
         quiz_id = str(key)
         quiz = bank.get(quiz_id)
         if quiz is None:
-            results[quiz_id] = ExerciseResult(kind="quiz", feedback=(
-                f"{name}:{doc.line_of((key,))}: there is no quiz {quiz_id!r}{_suggest(quiz_id, list(bank))}; "
-                f"the quizzes are {', '.join(bank)}; nothing under it was graded"))
+            unknown.append(quiz_id)
+            if len(unknown) > MAX_UNKNOWN_QUIZZES:
+                continue
+            where = f"{name}:{doc.line_of((key,))}"
+            if quiz_id in EXERCISE_FILES:
+                results[not_a_quiz_key(quiz_id, name)] = ExerciseResult(kind="quiz", feedback=(
+                    f"{where}: {quiz_id!r} is a code exercise, not a quiz; the quizzes are {', '.join(bank)}; "
+                    "nothing under it was graded"))
+            else:
+                results[quiz_id] = ExerciseResult(kind="quiz", feedback=(
+                    f"{where}: there is no quiz {quiz_id!r}{_suggest(quiz_id, list(bank))}; "
+                    f"the quizzes are {', '.join(bank)}; nothing under it was graded"))
             continue
         if quiz_id in duplicated_quizzes:
             results[quiz_id] = _spoilt(quiz, f"{name}:{doc.line_of((key,))}: {quiz_id} appears twice; "
                                              "put all its answers under one key")
             continue
         results[quiz_id] = grade_quiz(quiz, answers, doc, name)
+    if len(unknown) > MAX_UNKNOWN_QUIZZES:
+        results[f"{name}: other keys"] = ExerciseResult(kind="quiz", feedback=(
+            f"{name}: {len(unknown) - MAX_UNKNOWN_QUIZZES} more keys name no quiz; "
+            f"the quizzes are {', '.join(bank)}; nothing under them was graded"))
     return results
 
 

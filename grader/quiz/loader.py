@@ -25,6 +25,7 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 MAX_BYTES = 512 * 1024  # far above any honest answers file; keeps a hostile one from stalling the grader
 MAX_NODES = 50_000       # alias expansion ("billion laughs") is counted too
+MAX_DEPTH = 64           # no honest quiz or answers file nests past a handful of levels
 
 Path_ = tuple[Any, ...]
 
@@ -53,11 +54,14 @@ class YamlError(UserError):
         self.line = line
 
 
-def read_yaml(text: str, *, yes_no_strings: bool = False) -> YamlDoc:
+def read_yaml(text: str, *, yes_no_strings: bool = False, aliases: bool = True) -> YamlDoc:
     """Parse one YAML document, recording lines, duplicate keys and YAML 1.1 yes/no booleans.
 
     With ``yes_no_strings`` (answers files), an unquoted yes/no/on/off stays the string the student
     typed; otherwise (quiz files) it is reported, since YAML would silently read it as true/false.
+    Without ``aliases`` (a student's answers, which never need them) an alias (``*name``) is
+    refused, so a small file cannot stand for a huge one. Size, depth and values are capped
+    always; a value that a tag makes invalid (``!!timestamp 2020-99-99``) is a YamlError too.
     """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlError(f"the file is larger than {MAX_BYTES // 1024} KB")
@@ -76,18 +80,31 @@ def read_yaml(text: str, *, yes_no_strings: bool = False) -> YamlDoc:
     if node is None:
         return doc
     counter = [0]
+    seen: set[int] | None = None if aliases else set()
     try:
-        doc.data = _build(node, (), doc, loader, yes_no_strings, counter)
+        doc.data = _build(node, (), doc, loader, yes_no_strings, counter, seen)
     except RecursionError:
         raise YamlError("the YAML is nested too deeply") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise YamlError(f"not valid YAML: {exc.problem or exc.context}", mark.line + 1 if mark else None) from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        raise YamlError(f"not valid YAML: {exc}") from None
     return doc
 
 
 def _build(node: yaml.Node, path: Path_, doc: YamlDoc, loader: Any, yes_no_strings: bool,
-           counter: list[int]) -> Any:
+           counter: list[int], seen: set[int] | None = None) -> Any:
     counter[0] += 1
     if counter[0] > MAX_NODES:
         raise YamlError(f"the YAML holds more than {MAX_NODES} values")
+    if len(path) > MAX_DEPTH:
+        raise YamlError(f"the YAML is nested more than {MAX_DEPTH} levels deep", node.start_mark.line + 1)
+    if seen is not None:
+        if id(node) in seen:  # the composer hands back the anchored node itself for an alias
+            raise YamlError("anchors and aliases (&name, *name) are not allowed here; write each value out",
+                            node.start_mark.line + 1)
+        seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -95,7 +112,7 @@ def _build(node: yaml.Node, path: Path_, doc: YamlDoc, loader: Any, yes_no_strin
             if key_node.tag == _MERGE_TAG:
                 doc.problems.append((path, line, "merge keys (<<) are not supported; write the keys out"))
                 continue
-            key = _build(key_node, path, doc, loader, yes_no_strings, counter)
+            key = _build(key_node, path, doc, loader, yes_no_strings, counter, seen)
             try:
                 hash(key)
             except TypeError:
@@ -106,13 +123,13 @@ def _build(node: yaml.Node, path: Path_, doc: YamlDoc, loader: Any, yes_no_strin
                 doc.problems.append((path + (key,), line, f"duplicate key {key!r} (first at line {first})"))
                 continue
             doc.lines[path + (key,)] = line
-            result[key] = _build(value_node, path + (key,), doc, loader, yes_no_strings, counter)
+            result[key] = _build(value_node, path + (key,), doc, loader, yes_no_strings, counter, seen)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             doc.lines[path + (i,)] = item.start_mark.line + 1
-            items.append(_build(item, path + (i,), doc, loader, yes_no_strings, counter))
+            items.append(_build(item, path + (i,), doc, loader, yes_no_strings, counter, seen))
         return items
     if node.tag == _BOOL_TAG and not node.style and node.value.lower() not in ("true", "false"):
         if yes_no_strings:

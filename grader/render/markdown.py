@@ -3,11 +3,14 @@
 Student-facing: test names, points, the feedback written for students, what their own code
 printed and their own traceback. Never the hidden tests' source and never a traceback of the
 grader's (a grader error says only that it is not the student's fault).
+
+Every piece of text is written as literal Markdown (``grader.render.safe``): a student id,
+an answer, a quiz key or a line the student's code printed can add no heading, link, image or
+HTML, and cannot close the code block it is shown in.
 """
 from __future__ import annotations
 
-import re
-
+from grader.render.safe import md_fence, md_inline, md_text
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 
 ICONS = {Status.PASSED: "✅", Status.FAILED: "❌", Status.ERROR: "⛔", Status.TIMEOUT: "⏱️",
@@ -37,20 +40,13 @@ def student_feedback(test: TestResult) -> str:
     return text
 
 
-def _fence(text: str, info: str = "") -> str:
-    """A fenced code block that no backtick run inside ``text`` can close."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{info}\n{text.rstrip()}\n{fence}"
-
-
 def _quote(text: str) -> str:
     return "\n".join("> " + line if line else ">" for line in text.strip().splitlines())
 
 
 def _plain(text: str) -> str:
-    """Feedback as Markdown paragraphs, with nothing in it read as HTML."""
-    return text.strip().replace("<", "&lt;").replace(">", "&gt;")
+    """Feedback as Markdown paragraphs, with nothing in it read as markup."""
+    return md_text(text.strip())
 
 
 def _tail(text: str, lines: int = OUTPUT_LINES) -> str:
@@ -61,7 +57,7 @@ def _tail(text: str, lines: int = OUTPUT_LINES) -> str:
 
 
 def _test(test: TestResult, exercise: ExerciseResult) -> list[str]:
-    out = [f"- {ICONS[test.status]} **{test.name}**: {_points(test.score)}/{_points(test.max_score)} "
+    out = [f"- {ICONS[test.status]} **{md_inline(test.name)}**: {_points(test.score)}/{_points(test.max_score)} "
            f"({WORDS[test.status]})"]
     body: list[str] = []
     feedback = student_feedback(test)
@@ -73,10 +69,10 @@ def _test(test: TestResult, exercise: ExerciseResult) -> list[str]:
         body.append(f"*Concept:* {_plain(test.concept)}")
     if test.status is not Status.GRADER_ERROR:  # our own failures never show our internals
         if test.output and test.status is not Status.PASSED:
-            body.append("<details><summary>What your code printed</summary>\n\n" + _fence(_tail(test.output))
+            body.append("<details><summary>What your code printed</summary>\n\n" + md_fence(_tail(test.output))
                         + "\n\n</details>")
         if test.traceback:
-            body.append("<details><summary>Your code's traceback</summary>\n\n" + _fence(test.traceback.strip())
+            body.append("<details><summary>Your code's traceback</summary>\n\n" + md_fence(test.traceback.strip())
                         + "\n\n</details>")
     for block in body:
         out += [""] + ["  " + line if line else "" for line in block.splitlines()]
@@ -84,7 +80,7 @@ def _test(test: TestResult, exercise: ExerciseResult) -> list[str]:
 
 
 def to_markdown(result: SubmissionResult, student_id: str | None = None, title: str = "Broker Lab") -> str:
-    heading = f"# {title}: feedback for {student_id}" if student_id else f"# {title}: feedback"
+    heading = f"# {title}: feedback for {md_inline(student_id)}" if student_id else f"# {title}: feedback"
     lines = [heading, "", f"**Total: {_points(result.score)}/{_points(result.max_score)}**"]
     if result.status in STATUS_NOTES:
         lines += ["", _quote(STATUS_NOTES[result.status])]
@@ -93,12 +89,12 @@ def to_markdown(result: SubmissionResult, student_id: str | None = None, title: 
         t.status is Status.ERROR for e in result.exercises.values() for t in e.tests)
     if blanket:  # one reason for everything (unreadable, timed out): say it once
         lines += ["", f"Why: {_plain(reasons.pop())}", ""]
-        lines += [f"- **{key}**: {_points(e.score)}/{_points(e.max_score)} (not graded)"
+        lines += [f"- **{md_inline(key)}**: {_points(e.score)}/{_points(e.max_score)} (not graded)"
                   for key, e in result.exercises.items()]
         return "\n".join(lines).rstrip() + "\n"
     for key, exercise in result.exercises.items():
         kind = "quiz" if exercise.kind == "quiz" else "exercise"
-        lines += ["", f"## {key} ({kind}): {_points(exercise.score)}/{_points(exercise.max_score)}"]
+        lines += ["", f"## {md_inline(key)} ({kind}): {_points(exercise.score)}/{_points(exercise.max_score)}"]
         if exercise.feedback:
             lines += ["", _quote(_plain(exercise.feedback))]
         if exercise.tests and all(t.status is Status.ERROR for t in exercise.tests) and exercise.feedback:

@@ -4,6 +4,9 @@ Plots are drawn with matplotlib's Agg backend (no display needed) and embedded a
 ``<img>`` tags; the page loads nothing from anywhere. Sections: the summary, the score
 distribution, each exercise's mean, the pass rate of every hidden test, each quiz question's
 difficulty and discrimination, and the most common failing tests with the concept each names.
+
+Every name on the page is HTML-escaped, and every label in a plot is drawn as plain text (a
+``$`` would otherwise start matplotlib's math mode, which fails to draw on malformed input).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%;height:auto;display:block;margin:1em 0}
 .muted{color:#777}.bad{color:#b00020}.ok{color:#1b5e20}
 """
+LABEL_CHARS = 80
 COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1")
 
 
@@ -43,6 +47,14 @@ def _png(fig: Any) -> str:
     fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight", metadata={"Software": None})
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="" src="data:image/png;base64,{data}">'
+
+
+def _label(text: str) -> str:
+    """A plot label without control characters, not too long (drawn with ``parse_math=False``)."""
+    from grader.render.safe import visible
+
+    text = visible(text, keep="\n")
+    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "…"
 
 
 def _figure(width: float, height: float) -> tuple[Any, Any]:
@@ -90,7 +102,7 @@ def plot_pass_rates(tests: list[stats.TestStat]) -> str:
     y = list(range(len(shown)))[::-1]
     ax.barh(y, [100 * (t.pass_rate or 0) for t in shown],
             color=[COLORS[exercises.index(t.exercise) % len(COLORS)] for t in shown])
-    ax.set_yticks(y, [f"{t.exercise}: {t.name}" for t in shown], fontsize=7)
+    ax.set_yticks(y, [_label(f"{t.exercise}: {t.name}") for t in shown], fontsize=7, parse_math=False)
     ax.set_xlim(0, 100)
     ax.set_xlabel("students passing, % of those whose code ran")
     ax.set_title("Pass rate of every hidden test")
@@ -106,7 +118,8 @@ def plot_items(items: list[stats.ItemStat]) -> str:
     ys = [i.upper_lower or 0.0 for i in shown]
     ax.scatter(xs, ys, color=COLORS[1])
     for item, x, yv in zip(shown, xs, ys):
-        ax.annotate(f"{item.quiz}/{item.question}", (x, yv), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.annotate(_label(f"{item.quiz}/{item.question}"), (x, yv), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points", parse_math=False)
     ax.axhline(0.2, color="#999", linestyle="--", linewidth=0.8)
     ax.set_xlim(-5, 105)
     ax.set_ylim(-1.05, 1.05)
@@ -122,8 +135,8 @@ def plot_failures(failures: list[stats.FailureStat]) -> str:
     fig, ax = _figure(8, 0.6 + 0.3 * len(failures))
     y = list(range(len(failures)))[::-1]
     ax.barh(y, [f.failed for f in failures], color=COLORS[3])
-    ax.set_yticks(y, [f"{f.exercise}: {f.name}" + (f"\n({f.concept})" if f.concept else "") for f in failures],
-                  fontsize=7)
+    ax.set_yticks(y, [_label(f"{f.exercise}: {f.name}") + (f"\n({_label(f.concept)})" if f.concept else "")
+                      for f in failures], fontsize=7, parse_math=False)
     ax.set_xlabel("students failing")
     ax.set_title("Most common failing tests")
     ax.xaxis.get_major_locator().set_params(integer=True)

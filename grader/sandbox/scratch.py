@@ -11,19 +11,18 @@ descriptor. What the grader reads back (the committed database) is opened relati
 descriptors it holds, never following a link or blocking on a FIFO, and only a regular file is
 read, at most ``READ_LIMIT`` bytes of it.
 
-Without root (the weak mode) there is no namespace and no tmpfs: plain folders, removed by a
-removal that never raises.
+Without root (the weak mode) there is no namespace and no tmpfs: plain folders, removed by
+``remove_tree``, which never raises.
 """
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
-import subprocess
 import tempfile
 from pathlib import Path
 
+from grader.bulk.cleanup import remove_tree
 from grader.sandbox import isolation
 
 PREFIX = "brokerlab-scratch-"
@@ -41,21 +40,6 @@ def private_mounts() -> None:
     isolation.unshare(isolation.CLONE_NEWNS, "a mount namespace for the grader's scratch space")
     isolation.mount(None, "/", None, isolation.MS_REC | isolation.MS_PRIVATE)
     _private_in = os.getpid()
-
-
-def remove_tree(path: Path) -> None:
-    """Remove a folder tree; never raises (any depth, any file mode, links not followed)."""
-    try:
-        shutil.rmtree(path, ignore_errors=True)
-    except BaseException as exc:  # RecursionError on a deep tree
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-    if os.path.lexists(path):
-        try:
-            subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False)
-        except (OSError, subprocess.SubprocessError):
-            pass
 
 
 def remove_stale(folder: Path | None = None) -> None:
