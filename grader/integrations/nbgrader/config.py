@@ -24,8 +24,10 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(course, "gradebook.db")
 # The first test cell of an exercise grades all of it with the hidden suites.
 c.Execute.timeout = {timeout}
 
-# Grades for Canvas's gradebook import (Student, ID, SIS User ID, SIS Login ID, Section, assignments):
+# Grades for Canvas's gradebook import (Student, ID, SIS User ID, SIS Login ID, Section, "<name> (<id>)"):
 #   nbgrader export --exporter=grader.integrations.nbgrader.exporter.CanvasCsvExportPlugin --to canvas.csv
+# Each assignment's column needs its Canvas assignment id (the number in its Canvas URL):
+# c.CanvasCsvExportPlugin.canvas_assignment_ids = {{"assignment name": 12345}}
 # or make it the default exporter:
 # c.ExportApp.plugin_class = "grader.integrations.nbgrader.exporter.CanvasCsvExportPlugin"
 '''
