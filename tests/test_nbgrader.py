@@ -171,6 +171,24 @@ def test_runtime_quiz_partial_credit_is_the_cells_value(capsys):
         runtime.grade_answer("checkpoint", "q1")
 
 
+def test_the_visible_checks_fail_on_the_stub_and_stay_out_of_autograde(monkeypatch, capsys):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    runtime.brokerlab_cell("payment_handler.py", (EXERCISES / "payment_handler.py").read_text())
+    with pytest.raises(runtime.HiddenTestFailed, match="does not pass the public checks yet"):
+        runtime.check_public("payment")
+    runtime.brokerlab_cell("answers.yaml checkpoint q1", "answer = None\n")
+    with pytest.raises(runtime.HiddenTestFailed, match="not answered yet"):
+        runtime.check_answered("checkpoint", "q1")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    runtime.check_public("payment")
+    runtime.check_answered("checkpoint", "q1")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    runtime.brokerlab_cell("payment_handler.py", (SOLUTIONS / "payment_handler.py").read_text())
+    runtime.check_public("payment")
+    assert "passes the public checks" in capsys.readouterr().out
+
+
+
 # ----------------------------------------------------------------------------- reading submissions
 
 def _write_student(root: Path, student: str, notebooks: dict[str, nbformat.NotebookNode]) -> Path:
@@ -465,6 +483,18 @@ def test_grade_all_takes_the_nbgrader_course_and_agrees_with_nbgrader(course):
         auto = sum(a or 0 for a, _ in _nbgrader_cells(course.db, student).values())
         assert float(rows[student]["total"]) == pytest.approx(auto), student
     assert float(rows["untouched"]["total"]) == 0
+
+
+def test_nbgrader_validate_fails_an_untouched_notebook_and_passes_a_finished_one(course):
+    released = [str(course.path / "release" / ASSIGNMENT / notebook_name(e)) for e in EXERCISE_FILES]
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", *released], cwd=course.path, env=course.env,
+                          capture_output=True, text=True, timeout=600)
+    assert "Success!" not in done.stdout
+    assert done.stdout.count("VALIDATION FAILED ON") == len(EXERCISE_FILES), done.stdout[-2000:]
+    assert "does not pass the public checks yet" in done.stdout
+    finished = course.path / "submitted" / "finished" / ASSIGNMENT / "sqs_producer.ipynb"
+    done = _nbgrader("validate", str(finished), course=course.path, env=course.env)
+    assert "Success! Your notebook passes all the tests." in done.stdout
 
 
 # ----------------------------------------------------------------------------- helpers
