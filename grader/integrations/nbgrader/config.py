@@ -21,7 +21,9 @@ c.CourseDirectory.root = course
 # An absolute SQLite URL has four slashes: sqlite:////path/to/gradebook.db
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(course, "gradebook.db")
 
-# The first test cell of an exercise grades all of it with the hidden suites.
+# Grade untrusted students with `brokerlab nbgrader autograde`: nbgrader's own `autograde` runs the
+# test cells in the student's kernel, which the student's own cells can patch.
+# In the kernel (nbgrader's autograde and validate) the first test cell of an exercise runs all its tests.
 c.Execute.timeout = {timeout}
 
 # Grades for Canvas's gradebook import (Student, ID, SIS User ID, SIS Login ID, Section, "<name> (<id>)"):

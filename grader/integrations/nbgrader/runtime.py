@@ -11,6 +11,10 @@ way nbgrader reads it: a number as the cell's value. Before the hidden part, a t
 part (all the released notebook keeps, all ``nbgrader validate`` runs) calls ``check_public`` or
 ``check_answered``, which fail on the stub and do nothing while nbgrader autogrades.
 
+Everything here runs in the student's own kernel, which the student's cells can patch: these
+verdicts are for the student's own checks and trusted classes. ``brokerlab nbgrader autograde``
+(``autograde``) grades untrusted students in the sandbox and never runs a cell.
+
 nbgrader gives a test cell 0 points if it writes anything to stderr, so grading runs with the
 process's output (and its children's) set aside.
 """
