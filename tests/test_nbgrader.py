@@ -24,7 +24,8 @@ from grader.errors import UserError
 from grader.integrations.nbgrader import runtime
 from grader.integrations.nbgrader.cells import (QUIZ_NOTEBOOK, AnswerCellError, answer_target, answers_yaml,
                                                 grade_id, notebook_name, read_answer, split_cell)
-from grader.integrations.nbgrader.exporter import COLUMNS, POINTS_POSSIBLE, CanvasCsvExportPlugin
+from grader.integrations.nbgrader.exporter import (COLUMNS, POINTS_POSSIBLE, CanvasAssignmentIdMissing,
+                                                   CanvasCsvExportPlugin)
 from grader.integrations.nbgrader.notebooks import (BEGIN, BEGIN_HIDDEN, BuildError, answer_code, build_notebooks,
                                                     hidden_tests, key_answer, python_value, solved)
 from grader.integrations.nbgrader.submitted import find_nbgrader_students, read_notebooks, write_students
@@ -170,6 +171,24 @@ def test_runtime_quiz_partial_credit_is_the_cells_value(capsys):
         runtime.grade_answer("checkpoint", "q1")
 
 
+def test_the_visible_checks_fail_on_the_stub_and_stay_out_of_autograde(monkeypatch, capsys):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    runtime.brokerlab_cell("payment_handler.py", (EXERCISES / "payment_handler.py").read_text())
+    with pytest.raises(runtime.HiddenTestFailed, match="does not pass the public checks yet"):
+        runtime.check_public("payment")
+    runtime.brokerlab_cell("answers.yaml checkpoint q1", "answer = None\n")
+    with pytest.raises(runtime.HiddenTestFailed, match="not answered yet"):
+        runtime.check_answered("checkpoint", "q1")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    runtime.check_public("payment")
+    runtime.check_answered("checkpoint", "q1")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    runtime.brokerlab_cell("payment_handler.py", (SOLUTIONS / "payment_handler.py").read_text())
+    runtime.check_public("payment")
+    assert "passes the public checks" in capsys.readouterr().out
+
+
+
 # ----------------------------------------------------------------------------- reading submissions
 
 def _write_student(root: Path, student: str, notebooks: dict[str, nbformat.NotebookNode]) -> Path:
@@ -241,16 +260,26 @@ class _Gradebook:
 
 def test_canvas_csv_columns_points_row_and_scores(tmp_path):
     dest = tmp_path / "canvas.csv"
-    plugin = CanvasCsvExportPlugin(to=str(dest))
+    ids = {"ps5": 12345, "ps6": 678}
+    plugin = CanvasCsvExportPlugin(to=str(dest), canvas_assignment_ids=ids)
     plugin.export(_Gradebook())
     rows = list(csv.reader(dest.open(newline="")))
-    assert rows[0] == COLUMNS + ["ps5", "ps6"]
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "ps5 (12345)", "ps6 (678)"]
     assert rows[1] == [POINTS_POSSIBLE, "", "", "", "", "132", "10"]
     assert rows[2] == ["Lee, Ann", "", "", "ann", "", "100.25", "0"]
     assert rows[3] == ["bob", "", "", "bob", "", "0", "0"]
-    CanvasCsvExportPlugin(to=str(dest), assignment=["ps6"], student=["bob"]).export(_Gradebook())
-    assert list(csv.reader(dest.open(newline=""))) == [COLUMNS + ["ps6"], [POINTS_POSSIBLE, "", "", "", "", "10"],
+    CanvasCsvExportPlugin(to=str(dest), assignment=["ps6"], student=["bob"], canvas_assignment_ids=ids).export(
+        _Gradebook())
+    assert list(csv.reader(dest.open(newline=""))) == [COLUMNS + ["ps6 (678)"],
+                                                      [POINTS_POSSIBLE, "", "", "", "", "10"],
                                                       ["bob", "", "", "bob", "", "0"]]
+
+
+def test_canvas_csv_refuses_an_assignment_without_its_canvas_id(tmp_path):
+    dest = tmp_path / "canvas.csv"
+    with pytest.raises(CanvasAssignmentIdMissing, match=r"'ps6' has no Canvas assignment id.*canvas_assignment_ids"):
+        CanvasCsvExportPlugin(to=str(dest), canvas_assignment_ids={"ps5": 1}).export(_Gradebook())
+    assert not dest.exists()
 
 
 def test_init_writes_a_course_and_refuses_to_overwrite(tmp_path, capsys):
@@ -417,9 +446,11 @@ def test_export_finished_full_marks_untouched_zero_and_canvas_csv(course):
     grades = {row["student_id"]: row for row in csv.DictReader((course.path / "grades.csv").open())}
     assert float(grades["finished"]["score"]) == float(grades["finished"]["max_score"]) == CODE_POINTS + QUIZ_POINTS
     assert float(grades["untouched"]["score"]) == 0
-    _nbgrader("export", f"--exporter={EXPORTER}", "--to", "canvas.csv", course=course.path, env=course.env)
+    _nbgrader("export", f"--exporter={EXPORTER}", "--to", "canvas.csv",
+              "--CanvasCsvExportPlugin.canvas_assignment_ids", f"{ASSIGNMENT}=4242",
+              course=course.path, env=course.env)
     rows = list(csv.reader((course.path / "canvas.csv").open(newline="")))
-    assert rows[0] == COLUMNS + [ASSIGNMENT]
+    assert rows[0] == COLUMNS + [f"{ASSIGNMENT} (4242)"]
     assert rows[1] == [POINTS_POSSIBLE, "", "", "", "", f"{CODE_POINTS + QUIZ_POINTS:g}"]
     scores = {row[3]: float(row[5]) for row in rows[2:]}
     assert scores == {"finished": CODE_POINTS + QUIZ_POINTS, "untouched": 0.0, "mixed": pytest.approx(mixed)}
@@ -452,6 +483,18 @@ def test_grade_all_takes_the_nbgrader_course_and_agrees_with_nbgrader(course):
         auto = sum(a or 0 for a, _ in _nbgrader_cells(course.db, student).values())
         assert float(rows[student]["total"]) == pytest.approx(auto), student
     assert float(rows["untouched"]["total"]) == 0
+
+
+def test_nbgrader_validate_fails_an_untouched_notebook_and_passes_a_finished_one(course):
+    released = [str(course.path / "release" / ASSIGNMENT / notebook_name(e)) for e in EXERCISE_FILES]
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", *released], cwd=course.path, env=course.env,
+                          capture_output=True, text=True, timeout=600)
+    assert "Success!" not in done.stdout
+    assert done.stdout.count("VALIDATION FAILED ON") == len(EXERCISE_FILES), done.stdout[-2000:]
+    assert "does not pass the public checks yet" in done.stdout
+    finished = course.path / "submitted" / "finished" / ASSIGNMENT / "sqs_producer.ipynb"
+    done = _nbgrader("validate", str(finished), course=course.path, env=course.env)
+    assert "Success! Your notebook passes all the tests." in done.stdout
 
 
 # ----------------------------------------------------------------------------- helpers

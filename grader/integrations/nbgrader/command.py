@@ -2,9 +2,12 @@
 
     brokerlab nbgrader init COURSE_DIR [--assignment NAME]   # nbgrader_config.py + source/NAME/*.ipynb
     brokerlab nbgrader extract COURSE_DIR OUT [--assignment NAME]  # each student's files for brokerlab grade
+    brokerlab nbgrader autograde COURSE_DIR [--assignment NAME] [--student ID]  # the sandbox into the gradebook
 
-From then on nbgrader's own commands run the course (generate_assignment, collect, autograde,
-export); ``brokerlab grade-all`` grades the same ``submitted/`` tree several times faster.
+From then on nbgrader's own commands run the course (generate_assignment, collect, export,
+formgrader, generate_feedback), except ``nbgrader autograde``: it computes the verdicts inside the
+student's kernel, which the student's cells can patch, so ``brokerlab nbgrader autograde`` takes
+its place (``autograde``). ``brokerlab grade-all`` grades the same ``submitted/`` tree too.
 """
 from __future__ import annotations
 
@@ -37,9 +40,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
                          help="an nbgrader course, or its submitted/ (or autograded/) folder")
     extract.add_argument("out", type=Path, metavar="OUT", help="folder to write OUT/<student>/ into")
     extract.add_argument("--assignment", help="the assignment, when the course has several")
+    grade = sub.add_parser("autograde", help="grade submitted/ in brokerlab's sandbox into nbgrader's gradebook and "
+                                             "autograded/ (in place of nbgrader autograde, which trusts the student)")
+    grade.add_argument("course", type=Path, metavar="COURSE_DIR", help="the nbgrader course (its nbgrader_config.py)")
+    grade.add_argument("--assignment", help="the assignment to grade (default: the gradebook's only one)")
+    grade.add_argument("--student", default="*", help="only this student (nbgrader's patterns work: 'a*')")
+    grade.add_argument("--force", action="store_true", help="grade again the students already in autograded/")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "autograde":
+        from grader.integrations.nbgrader import autograde
+
+        return autograde.run(args)
     return _init(args) if args.action == "init" else _extract(args)
 
 
@@ -79,7 +92,7 @@ def _init(args: argparse.Namespace) -> int:
     if problem:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"Next, in {course}: nbgrader generate_assignment {args.assignment}, then release, collect, "
-          f"nbgrader autograde {args.assignment}, nbgrader export.")
+          f"brokerlab nbgrader autograde {course} --assignment {args.assignment}, nbgrader export.")
     return 0
 
 

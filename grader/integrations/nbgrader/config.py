@@ -21,11 +21,15 @@ c.CourseDirectory.root = course
 # An absolute SQLite URL has four slashes: sqlite:////path/to/gradebook.db
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(course, "gradebook.db")
 
-# The first test cell of an exercise grades all of it with the hidden suites.
+# Grade untrusted students with `brokerlab nbgrader autograde`: nbgrader's own `autograde` runs the
+# test cells in the student's kernel, which the student's own cells can patch.
+# In the kernel (nbgrader's autograde and validate) the first test cell of an exercise runs all its tests.
 c.Execute.timeout = {timeout}
 
-# Grades for Canvas's gradebook import (Student, ID, SIS User ID, SIS Login ID, Section, assignments):
+# Grades for Canvas's gradebook import (Student, ID, SIS User ID, SIS Login ID, Section, "<name> (<id>)"):
 #   nbgrader export --exporter=grader.integrations.nbgrader.exporter.CanvasCsvExportPlugin --to canvas.csv
+# Each assignment's column needs its Canvas assignment id (the number in its Canvas URL):
+# c.CanvasCsvExportPlugin.canvas_assignment_ids = {{"assignment name": 12345}}
 # or make it the default exporter:
 # c.ExportApp.plugin_class = "grader.integrations.nbgrader.exporter.CanvasCsvExportPlugin"
 '''

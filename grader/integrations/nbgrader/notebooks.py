@@ -82,7 +82,11 @@ def manual_answer_cell(text: str, cell_id: str, points: float) -> NotebookNode:
 
 
 def autograder_cell(visible: str, hidden: str, cell_id: str, points: float) -> NotebookNode:
-    """A locked autograder test: the released notebook keeps only ``visible``."""
+    """A locked autograder test: the released notebook keeps only ``visible``.
+
+    ``visible`` must fail on the stub: nbgrader validate runs only that part, and a cell that
+    cannot fail tells a student with an untouched notebook that it passes every test.
+    """
     source = f"{visible}\n{BEGIN_HIDDEN}\n{hidden}\n{END_HIDDEN}"
     return _cell(nbformat.v4.new_code_cell(source), grade=True, solution=False, locked=True, cell_id=cell_id,
                  points=points)
@@ -312,7 +316,9 @@ def _how_it_works(file_name: str) -> str:
             "that it is valid Python and keeps it for the tests, but does not run it here. Keep that line, "
             "and run the first code cell of the notebook before it.\n"
             "- Each test cell after it is one hidden test of the grader, worth the points it names. They run "
-            "when your instructor grades the notebook, on your code in the grader's sandbox.\n"
+            "when your instructor grades the notebook, on your code in the grader's sandbox; until then each "
+            "runs the exercise's public checks (as `brokerlab check` does), so `nbgrader validate` fails until "
+            "they pass.\n"
             f"- To run your code as the text above describes, save the cell without its first line as "
             f"`{file_name}` next to this notebook.")
 
@@ -335,7 +341,10 @@ def exercise_notebook(exercise: str, exercises: Path = EXERCISES, solutions: Pat
     for test in tests:
         about = f" ({test.concept})" if test.concept else ""
         visible = (f"# Hidden test: {test.name}{about}, {_points(test.points)}.\n"
-                   "# It runs when your instructor grades this notebook.")
+                   "# It runs when your instructor grades this notebook; until then this cell runs the public "
+                   "checks.\n"
+                   "from grader.integrations.nbgrader.runtime import check_public\n"
+                   f"check_public({exercise!r})")
         hidden = ("from grader.integrations.nbgrader.runtime import run_hidden\n"
                   f"run_hidden({exercise!r}, {test.name!r})")
         cells.append(autograder_cell(visible, hidden, grade_id(exercise, test.name), test.points))
@@ -437,7 +446,10 @@ def quiz_notebook(bank: dict[str, Quiz]) -> NotebookNode:
             source = (f"{answer_target(quiz.id, q.id).header}\n"
                       f"answer = None  # {hint}\n{BEGIN}\nanswer = {python_value(key_answer(q))}\n{END}")
             cells.append(answer_cell(source, grade_id(quiz.id, q.id, "answer")))
-            visible = f"# {quiz.id} {q.id} ({_points(q.points)}): graded when your instructor grades this notebook."
+            visible = (f"# {quiz.id} {q.id} ({_points(q.points)}): graded when your instructor grades this "
+                       "notebook; until then this cell checks that it is answered.\n"
+                       "from grader.integrations.nbgrader.runtime import check_answered\n"
+                       f"check_answered({quiz.id!r}, {q.id!r})")
             hidden = ("from grader.integrations.nbgrader.runtime import grade_answer\n"
                       f"grade_answer({quiz.id!r}, {q.id!r})")
             cells.append(autograder_cell(visible, hidden, grade_id(quiz.id, q.id, "test"), q.points))

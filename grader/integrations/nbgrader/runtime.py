@@ -7,7 +7,13 @@ in the grader's sandbox, exactly as ``brokerlab grade`` runs it. Each hidden tes
 (the result is kept for the kernel's life, per version of the code) and every test cell reports its
 own test, so nbgrader's points per cell are the suites' points per test. Quiz test cells call
 ``grade_answer(quiz, question)``, which scores with the quiz engine and returns partial credit the
-way nbgrader reads it: a number as the cell's value.
+way nbgrader reads it: a number as the cell's value. Before the hidden part, a test cell's visible
+part (all the released notebook keeps, all ``nbgrader validate`` runs) calls ``check_public`` or
+``check_answered``, which fail on the stub and do nothing while nbgrader autogrades.
+
+Everything here runs in the student's own kernel, which the student's cells can patch: these
+verdicts are for the student's own checks and trusted classes. ``brokerlab nbgrader autograde``
+(``autograde``) grades untrusted students in the sandbox and never runs a cell.
 
 nbgrader gives a test cell 0 points if it writes anything to stderr, so grading runs with the
 process's output (and its children's) set aside.
@@ -28,7 +34,7 @@ from grader.paths import ANSWERS_FILE, EXERCISE_FILES
 
 _files: dict[str, str] = {}                    # exercise file -> code of its answer cell, last run wins
 _answers: dict[tuple[str, str], str] = {}      # (quiz, question) -> body of its answer cell
-_results: dict[tuple[str, str], Any] = {}      # (exercise, sha256 of the code) -> ExerciseResult
+_results: dict[tuple[str, str, bool], Any] = {}  # (exercise, sha256 of the code, public) -> ExerciseResult
 
 
 class HiddenTestFailed(AssertionError):
@@ -124,8 +130,8 @@ def _set_aside() -> Iterator[Any]:
             os.close(saved[1])
 
 
-def exercise_result(exercise: str) -> Any:
-    """The exercise graded by the hidden suites, once per version of its answer cell."""
+def exercise_result(exercise: str, public: bool = False) -> Any:
+    """The exercise graded by the hidden suites (or the public tests), once per version of its answer cell."""
     if exercise not in EXERCISE_FILES:
         raise ValueError(f"no exercise {exercise!r}; the exercises are {', '.join(EXERCISE_FILES)}")
     file_name = EXERCISE_FILES[exercise]
@@ -133,16 +139,60 @@ def exercise_result(exercise: str) -> Any:
     if code is None:
         raise HiddenTestFailed(f"Nothing to grade: the answer cell starting with %%{MAGIC} {file_name} was not "
                                "run, or its first line was changed.")
-    key = (exercise, hashlib.sha256(code.encode("utf-8")).hexdigest())
+    key = (exercise, hashlib.sha256(code.encode("utf-8")).hexdigest(), public)
     if key not in _results:
+        from grader.check import PUBLIC_TESTS
         from grader.grade import Grader
+        from grader.paths import SUITES
 
         submission = make_submission("notebook", {file_name: code}, None)
         # A kernel grades one exercise once, so the sandbox's zygote goes as soon as it is done:
         # left running, it holds up the kernel's shutdown (ipykernel waits for its children).
-        with _set_aside(), Grader(exercises=(exercise,), quizzes=False, sandbox="auto") as grader:
+        with _set_aside(), Grader(suites=PUBLIC_TESTS if public else SUITES, exercises=(exercise,),
+                                  quizzes=False, sandbox="auto") as grader:
             _results[key] = grader.grade_submission(submission).exercises[exercise]
     return _results[key]
+
+
+def _grading() -> bool:
+    """Whether nbgrader is autograding: then the hidden part of a test cell decides, and only it."""
+    return os.environ.get("NBGRADER_EXECUTION") == "autograde"
+
+
+def check_public(exercise: str) -> None:
+    """The visible part of a hidden test cell: fails until the exercise passes its public tests.
+
+    So ``nbgrader validate`` (and running the notebook) tells a student with a stub or a broken
+    file that it is not done, without showing what the hidden tests check.
+    """
+    __tracebackhide__ = True
+    if _grading():
+        return
+    result = exercise_result(exercise, public=True)
+    failed = [t for t in result.tests if t.score < t.max_score]
+    if failed or not result.tests:
+        reasons = "\n".join(f"- {t.name}: {t.feedback or t.status.value}" for t in failed) or result.feedback
+        raise HiddenTestFailed(f"{EXERCISE_FILES[exercise]} does not pass the public checks yet "
+                               f"(brokerlab check {exercise}):\n{reasons}")
+    print(f"{EXERCISE_FILES[exercise]} passes the public checks; this hidden test runs when your instructor "
+          "grades the notebook.")
+
+
+def check_answered(quiz_id: str, question_id: str) -> None:
+    """The visible part of a quiz test cell: fails while it has no readable answer (never says if it is right)."""
+    __tracebackhide__ = True
+    if _grading():
+        return
+    body = _answers.get((quiz_id, question_id))
+    if body is None:
+        raise HiddenTestFailed(f"Not answered: run the answer cell of {quiz_id} {question_id} first.")
+    try:
+        value = read_answer(body)
+    except AnswerCellError as exc:
+        raise HiddenTestFailed(f"{quiz_id} {question_id}: {exc}") from None
+    if value is None:
+        raise HiddenTestFailed(f"{quiz_id} {question_id}: not answered yet (answer = None scores 0).")
+    print(f"{quiz_id} {question_id}: answered; graded when your instructor grades this notebook.")
 
 
 def run_hidden(exercise: str, test: str) -> None:
