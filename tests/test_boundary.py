@@ -321,3 +321,12 @@ def test_doctor_reports_every_protection_active_here():
     assert done.returncode == 0, done.stdout + done.stderr
     for step in ("cgroups", "box", "uid", "network", "pid namespace", "environment"):
         assert f"[ok] {step}" in done.stdout
+
+
+# -- 9. verdicts ------------------------------------------------------------------------------------
+
+def test_a_home_made_class_named_valueerror_is_not_a_valueerror(grader, tmp_path):
+    result = grader.grade(hostile(tmp_path, "fake_value_error.py", "sqs_consumer.py"))
+    tests = {t.name: t for t in result.exercises["consumer"].tests}
+    assert not tests["process_task_rejects_malformed"].passed
+    assert "sqs_consumer.ValueError" in tests["process_task_rejects_malformed"].feedback

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from grader.grade import add_sandbox_option
 from grader.bulk import gradebook
 from grader.bulk.cleanup import remove_tree
 from grader.bulk.sources import Student, find_students
@@ -62,6 +63,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment", metavar="NAME",
                         help="with an nbgrader course holding several assignments: the one to grade")
     parser.add_argument("--out", type=Path, required=True, metavar="OUTDIR", help="where to write the results")
+    add_sandbox_option(parser)
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
                         help=f"grade N submissions at once (default: the number of cores, {default_jobs()})")
     parser.add_argument("--student", action="extend", nargs="+", metavar="ID", default=[],
@@ -357,7 +359,7 @@ def _grade_and_write(args: argparse.Namespace, out: Path, unpack: Path, manual: 
                               outcome.result.max_score, outcome.seconds)
 
         try:
-            with Pool(args.jobs, args.timeout) as pool:
+            with Pool(args.jobs, args.timeout, args.sandbox) as pool:
                 pool.run(todo, done, on_tick=progress.tick)
         finally:
             progress.close()

@@ -195,9 +195,10 @@ def blank(template: SubmissionResult, status: str, reason: str) -> SubmissionRes
 class Pool:
     """Grades submissions in forked children of one warm parent; use as a context manager."""
 
-    def __init__(self, jobs: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, jobs: int | None = None, timeout: float = DEFAULT_TIMEOUT, sandbox: str | None = None) -> None:
         self.jobs = max(1, jobs or default_jobs())
         self.timeout = timeout
+        self.sandbox = sandbox
         self.grader: Any = None
         self.tmp: Path | None = None
         self._template: SubmissionResult | None = None
@@ -222,7 +223,7 @@ class Pool:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
         os.chmod(self.tmp, 0o711)
         (self.tmp / "empty").mkdir()
-        self.grader = Grader()
+        self.grader = Grader(sandbox=self.sandbox)
         warm_up()
         gc.collect()
         gc.freeze()

@@ -216,6 +216,12 @@ def encode(value: Any, depth: int = 0) -> Any:
     return {"$repr": text[:500], "$type": type(value).__name__}
 
 
+def _class_name(cls: type) -> str:
+    """A built-in exception by its bare name, any other with its module: a class the student
+    named ValueError is ``sqs_consumer.ValueError``, not a ValueError."""
+    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _describe_exception(exc: BaseException, student_file: str) -> dict[str, Any]:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
     lines = ["Traceback (most recent call last):\n"] + traceback.format_list(frames)
@@ -227,7 +233,7 @@ def _describe_exception(exc: BaseException, student_file: str) -> dict[str, Any]
     if isinstance(exc, SyntaxError):
         message = f"line {exc.lineno}: {exc.msg}"
     text = "".join(lines).replace(os.path.dirname(student_file) + os.sep, "")  # same text every run
-    return {"types": [c.__name__ for c in type(exc).__mro__], "message": message[:2000],
+    return {"types": [_class_name(c) for c in type(exc).__mro__], "message": message[:2000],
             "traceback": text[-20000:]}
 
 
