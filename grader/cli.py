@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "release": ("grader.release", "write the student bundle (stubs, public tests, quizzes without keys)"),
     "gradescope": ("grader.integrations.gradescope", "build a Gradescope autograder zip"),
     "nbgrader": ("grader.integrations.nbgrader.command", "make an nbgrader course from the exercises"),
+    "lms": ("grader.integrations.lms", "push a graded class's scores and feedback comments to an LMS (Canvas)"),
     "serve": ("grader.lab.serve", "run a local SQS-compatible broker"),
     "lab": ("grader.lab.command", "run the hands-on lab: producer and consumers on a live broker"),
     "doctor": ("grader.doctor", "show which sandbox protections work on this host"),

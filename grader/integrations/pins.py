@@ -2,7 +2,7 @@
 
 Gradescope builds its image once and grades for weeks; exact pins taken from the environment the
 zip was built (and tested) in keep that image grading the same way. Only the package's own
-dependencies and theirs are pinned, never its extras (nbgrader, report, test): the autograder does
+dependencies and theirs are pinned, never its extras (nbgrader, report, lms, test): the autograder does
 not plot or run nbgrader. Nor moto's server: it serves ``brokerlab serve`` and ``lab``, while
 grading talks to moto in process.
 """
