@@ -195,6 +195,14 @@ def test_one_students_hogging_leaves_classmates_results_as_they_were(tmp_path):
     assert children < 48, "the box's process cap held for the box as a whole"
 
 
+def test_a_student_who_fills_its_scratch_space_fails_its_own_tests_not_the_grader(grader, tmp_path):
+    result = grader.grade(hostile(tmp_path, "fill_inodes.py"))
+    no_grader_errors(result)
+    assert result.exercises["producer"].score == 0
+    assert result.exercises["consumer"].score == result.exercises["consumer"].max_score
+    assert result.exercises["payment"].score == result.exercises["payment"].max_score
+
+
 # -- 5. lifetime -------------------------------------------------------------------------------------
 
 def processes_named(name: str) -> list[int]:

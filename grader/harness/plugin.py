@@ -10,6 +10,8 @@ replaced by a fresh copy of the freshly imported module before the next test.
 """
 from __future__ import annotations
 
+import errno
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,6 +28,14 @@ from grader.sandbox.scratch import ScratchSpace
 
 MODULE_NAMES = {"producer": "sqs_producer", "consumer": "sqs_consumer", "payment": "payment_handler"}
 OUTPUT_IN_FEEDBACK = 2000
+
+
+class SpaceFull(StudentFailure):
+    """The student's code filled its exercise's scratch space: a later test has no room to start."""
+
+    def __init__(self) -> None:
+        super().__init__("your code filled its scratch space (no space or inodes left), so this test "
+                         "could not even start: clean up what your code writes.")
 
 
 class Mistake(AssertionError):
@@ -97,7 +107,12 @@ class GradingPlugin:
     def scratch(self, request: pytest.FixtureRequest) -> Path:
         """A folder of this test's own in its exercise's scratch space, that the student's code may
         write in (handed over to the box's user when the student's code starts)."""
-        return self.space.test_folder(_exercise_of(request.node), request.node.name)
+        try:
+            return self.space.test_folder(_exercise_of(request.node), request.node.name)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise SpaceFull() from None
+            raise
 
     def _sandbox(self, exercise: str) -> Sandbox:
         if exercise not in self._sandboxes:
@@ -146,7 +161,12 @@ class GradingPlugin:
     def shop(self, scratch: Path, request: pytest.FixtureRequest) -> PaymentWorld:
         """One pending order, its payment message, a gateway, a mailer, and the student's handler
         (started after the database exists, so the sandbox hands it over to the worker)."""
-        world = PaymentWorld(None, scratch, self.space, label=request.node.name)
+        try:
+            world = PaymentWorld(None, scratch, self.space, label=request.node.name)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise SpaceFull() from None
         world.student = request.getfixturevalue("payment")
         return world
 
