@@ -24,6 +24,7 @@ from grader.grade import Grader
 from grader.paths import SOLUTIONS
 from grader.results import Status
 from grader.sandbox import protocol
+from grader.sandbox.isolation import UID_BASE
 
 BOUNDARY = Path(__file__).parent / "adversarial" / "boundary"
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox's isolation needs root")
@@ -226,23 +227,57 @@ def wait_for(condition, limit: float = 60.0) -> bool:
     return condition()
 
 
-@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
-def test_nothing_outlives_a_grader_that_is_killed_or_interrupted(tmp_path, how):
+@pytest.mark.parametrize("how, group", [("SIGKILL", False), ("SIGINT", False), ("SIGINT", True), ("SIGKILL", True)])
+def test_nothing_outlives_a_grader_that_is_killed_or_interrupted(tmp_path, how, group):
+    """The grader alone, or its whole process group as a terminal's Ctrl-C does (the zygote and
+    every box's keeper with it)."""
     name = f"esc{secrets.token_hex(5)}"
     folder = hostile(tmp_path, "linger.py", NAME=name)
     (folder / "sqs_consumer.py").write_text("while True:\n    pass\n")  # keeps the grader busy
-    grade = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(folder)],
+    grade = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(folder)], start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(lambda: processes_named(name)), "the attack's daemon never started"
-        grade.send_signal(getattr(signal, how))
+        if group:
+            os.killpg(grade.pid, getattr(signal, how))
+        else:
+            grade.send_signal(getattr(signal, how))
         grade.wait(timeout=60)
+        if group:  # what a Ctrl-C left running of the grader's own (the zygote) goes too
+            try:
+                os.killpg(grade.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         assert wait_for(lambda: not processes_named(name), 30), f"a daemon outlived the grader ({how})"
     finally:
         grade.kill()
         grade.wait()
         for pid in processes_named(name):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_box_dies_with_its_keeper(grader, tmp_path):
+    """Killing the trusted keeper (as a crash or an OOM kill would) ends the box by the kernel's
+    parent-death signal, which init re-arms after its change of uid."""
+    from grader.harness.clock import VirtualClock
+    from grader.sandbox.client import Limits, Sandbox
+    from grader.sandbox.scratch import ScratchSpace
+    from grader.sandbox.selfcheck import _ProbeHost
+
+    name = f"esc{secrets.token_hex(5)}"
+    source = (BOUNDARY / "linger.py").read_text().replace("__NAME__", name).encode()
+    space = ScratchSpace(True)
+    sandbox = Sandbox(grader.zygote, "sqs_producer", source, space, "producer", Limits(), grader.sandbox)
+    try:
+        with VirtualClock() as clock:
+            sandbox.start(_ProbeHost(clock))
+        assert wait_for(lambda: processes_named(name)), "the attack's daemon never started"
+        keeper = sandbox.uid - UID_BASE
+        os.kill(keeper, signal.SIGKILL)
+        assert wait_for(lambda: not processes_named(name), 30), "the box outlived its keeper"
+    finally:
+        sandbox.close()
+        space.close()
 
 
 def test_nothing_outlives_a_grade_all_timeout(tmp_path):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import select
 import signal
 import socket
 import sys
@@ -366,8 +367,7 @@ def keeper(request: dict[str, Any], channel: socket.socket, lifeline: socket.soc
         os._exit(1)
     channel.close()
     os.close(output_fd)
-    os.close(go_w)
-    _watch(lifeline, pid, cgroups, isolate)
+    _watch(lifeline, pid, cgroups, isolate)  # go_w stays open: init sees EOF on go_r if we die
 
 
 def _read_source(fd: int) -> bytes:
@@ -386,26 +386,29 @@ def _read_source(fd: int) -> bytes:
 
 
 def _watch(lifeline: socket.socket, pid: int, cgroups: list[Path], isolate: bool) -> None:
-    """Wait for the grader to let go (or die), then end the box and everything in it."""
-    while True:
-        try:
-            if not lifeline.recv(64):
-                break
-        except InterruptedError:
-            continue
-        except OSError:
-            break
-    for kill in ((os.kill,) if isolate else (os.killpg, os.kill)):
-        try:
-            kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    """Wait for the grader to let go (or die), then end the box and everything in it, whatever
+    interrupts the wait (a Ctrl-C reaches the whole process group)."""
     try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
+        while True:
+            try:
+                if not lifeline.recv(64):
+                    break
+            except InterruptedError:
+                continue
+    except BaseException:
         pass
-    remove_cgroups(cgroups)
-    os._exit(0)
+    finally:
+        for kill in ((os.kill,) if isolate else (os.killpg, os.kill)):
+            try:
+                kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        remove_cgroups(cgroups)
+        os._exit(0)
 
 
 def _init(request: dict[str, Any], channel: socket.socket, source: bytes, output_fd: int, go_r: int,
@@ -416,7 +419,6 @@ def _init(request: dict[str, Any], channel: socket.socket, source: bytes, output
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "parent-death signal")  # dies with its keeper
         if os.read(go_r, 1) != b"1":  # the keeper is gone, or could not put us in our cgroups
             os._exit(1)
-        os.close(go_r)
         set_environment(box_environment(request.get("env")))
         if uid is not None:
             if request.get("loopback"):
@@ -427,12 +429,16 @@ def _init(request: dict[str, Any], channel: socket.socket, source: bytes, output
             os.setsid()
         os.chdir(request.get("scratch") if uid is None and request.get("scratch") else BOX_HOME if uid else "/")
         redirect_output(output_fd)
-        close_fds_except({0, 1, 2, channel.fileno()})
+        close_fds_except({0, 1, 2, channel.fileno(), go_r})
         if uid is not None or os.geteuid() != 0:
             set_limits(limits)
         if uid is not None:
             drop_privileges(uid)
             prctl(PR_SET_DUMPABLE, 0, "not dumpable")  # the box's processes cannot ptrace init
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "parent-death signal")  # a change of uid cleared it
+        if select.select([go_r], [], [], 0)[0]:  # the keeper died before we re-armed it
+            os._exit(1)
+        os.close(go_r)
     except BaseException as exc:
         try:
             from grader.sandbox import protocol

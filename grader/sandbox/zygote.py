@@ -94,6 +94,7 @@ def main(control_fd: int) -> None:
     from grader.sandbox import isolation
 
     isolation.set_environment(isolation.box_environment())  # started with it; keep it that way
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the grader's to handle: it closes the lifelines
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL, "parent-death signal")  # dies with the grader
     control = socket.socket(fileno=control_fd)
     warm_up()
