@@ -171,6 +171,30 @@ def test_a_dressed_up_short_poll_earns_no_long_polling_points(grader, tmp_path):
     no_grader_errors(result)
 
 
+@pytest.mark.parametrize("name, file", [("fifo_spin.py", "sqs_consumer.py"), ("view_spin.py", "payment_handler.py"),
+                                        ("view_memory.py", "payment_handler.py"), ("copy_disk.py", "payment_handler.py")])
+def test_what_the_grader_does_for_a_submission_is_bounded(tmp_path, name, file):
+    """Work the grading process itself does on a submission's behalf (moto's receive loop, its
+    own query of the database the student left, its copies of that database) is bounded in time,
+    memory and disk; it runs outside every box, so the box's limits do not cover it."""
+    import resource
+
+    folder = hostile(tmp_path, name, file)
+    start = time.monotonic()
+    grade = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(folder), "--format", "json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    stdout, _ = grade.communicate(timeout=300)
+    assert time.monotonic() - start < 200, "the grader spun on the submission's behalf"
+    result = json.loads(stdout)
+    assert result["exercises"]["producer"]["score"] == result["exercises"]["producer"]["max_score"]
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak_kb < 1_000_000, f"the grading process grew to {peak_kb} kB"
+    import tempfile
+
+    assert list(Path(tempfile.gettempdir()).glob(f"brokerlab-scratch-{grade.pid}-*")) == [], \
+        "what the grader copied of the student's files reached the host's disk, or stayed"
+
+
 # -- 4. resources, per box ----------------------------------------------------------------------------
 
 def test_one_students_hogging_leaves_classmates_results_as_they_were(tmp_path):

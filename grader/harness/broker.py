@@ -12,9 +12,12 @@ written by that handler from what moto itself parsed and executed, not from a pa
 """
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
+import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest
@@ -36,10 +39,30 @@ SQS_HOST = re.compile(r"^(sqs\.[a-z0-9-]+|[a-z0-9-]+\.queue)\.amazonaws\.com$")
 QUEUE_PATH = re.compile(r"^/(\d{12}/[A-Za-z0-9_.-]{1,80}/?)?$")
 JSON_PROTOCOL = "application/x-amz-json-1.0"
 BODY_LIMIT = 512 * 1024
+DISPATCH_SECONDS = 5.0  # of the grader's own time for one request: moto must never spin for a student
 
 
 class Refused(Exception):
     """A request outside what the exercises may use: the student's error, said to their code."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Interrupt the grader's own work on one request after ``seconds`` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(_signum: int, _frame: Any) -> None:
+        raise Refused(f"the request kept the broker busy for more than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class _GradedSQS(SQSResponse):
@@ -108,7 +131,8 @@ class Broker:
         """Answer a request the student's boto3 client would have sent over the network."""
         try:
             prepared = self._admit(method, url, headers, body)
-            status, response_headers, content = _GradedSQS(self)._dispatch(normalize_request(prepared))
+            with _deadline(DISPATCH_SECONDS):
+                status, response_headers, content = _GradedSQS(self)._dispatch(normalize_request(prepared))
         except Refused as exc:
             return _error(400, "AccessDenied", f"Refused by the grader: {exc}.")
         except Exception as exc:  # moto choked on what the student sent: a bad request, theirs

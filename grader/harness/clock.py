@@ -52,8 +52,8 @@ class VirtualClock:
         clock = self
 
         def wait_for_messages(queue: Queue, timeout: int) -> None:
-            if queue.messages:
-                return
+            # always moves: a visible message moto cannot hand out (its FIFO group is in flight)
+            # must not make the poll spin at one frozen instant
             now_ms = clock.now() * 1000
             upcoming = [m.visible_at for m in queue._messages if m.visible_at > now_ms]
             upcoming += [m.delayed_until for m in queue._messages if m.delayed_until > now_ms]

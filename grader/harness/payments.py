@@ -16,6 +16,7 @@ from typing import Any
 
 from grader.sandbox.client import (Database, SimulatedCrash, StudentCrashed, StudentProcess,
                                    StudentRaised)
+from grader.bulk.cleanup import remove_tree
 from grader.sandbox.scratch import ScratchSpace
 
 
@@ -97,6 +98,8 @@ class Mailer:
 
 
 DB_NAME = "shop.sqlite3"
+COPY_LIMIT = 8 * 1024 * 1024
+QUERY_STEPS = 2000  # thousands of sqlite steps: far more than one row of a small table needs
 SCHEMA = ("CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount_cents INTEGER NOT NULL, "
           "status TEXT NOT NULL, charge_id TEXT)")
 
@@ -164,14 +167,43 @@ class PaymentWorld:
 
     def order(self) -> tuple[str, str | None]:
         """The order's status and charge id, as committed: read from copies of the database and
-        its journal (never through a link, only regular files), so sqlite rolls back what the
-        student's code left uncommitted and the grader never opens what the student made."""
-        copy = self.space.private_copy(self.folder, [DB_NAME + suffix for suffix in ("", "-journal", "-wal")])
+        its journal (never through a link, only regular files, at most ``COPY_LIMIT`` bytes in
+        all), so sqlite rolls back what the student's code left uncommitted and the grader never
+        opens what the student made. ``orders`` must still be the contract's table (a view or a
+        trigger of the student's could make the grader's own query spin or swell), and the query
+        has a step budget."""
+        copy = self.space.private_copy(self.folder, [DB_NAME + suffix for suffix in ("", "-journal", "-wal")],
+                                       limit=COPY_LIMIT)
         try:
-            db = sqlite3.connect(copy / DB_NAME, timeout=1)
-            row = db.execute("SELECT status, charge_id FROM orders WHERE order_id = ?",
-                             (self.message["order_id"],)).fetchone()
-            db.close()
+            db = sqlite3.connect(copy / DB_NAME, timeout=0)
+            try:
+                db.execute("PRAGMA trusted_schema = OFF")
+                db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1 << 20)  # no value the student made swells the grader
+                db.set_progress_handler(_Budget(QUERY_STEPS), 1000)
+                kinds = db.execute("SELECT type FROM sqlite_master WHERE name = 'orders' COLLATE NOCASE "
+                                   "OR (type = 'trigger' AND tbl_name = 'orders' COLLATE NOCASE)").fetchall()
+                if kinds != [("table",)]:
+                    return ("unreadable", None)
+                row = db.execute("SELECT substr(CAST(status AS TEXT), 1, 200), substr(CAST(charge_id AS TEXT), 1, 200),"
+                                 " charge_id IS NULL FROM orders WHERE order_id = ?",
+                                 (self.message["order_id"],)).fetchone()
+            finally:
+                db.close()
         except sqlite3.Error:
             return ("unreadable", None)
-        return (str(row[0])[:200], None if row[1] is None else str(row[1])[:200]) if row else ("missing", None)
+        finally:
+            remove_tree(copy)
+        if row is None:
+            return ("missing", None)
+        return (str(row[0]), None if row[2] else str(row[1]))
+
+
+class _Budget:
+    """A progress handler that stops a query after so many thousand virtual-machine steps."""
+
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+
+    def __call__(self) -> int:
+        self.left -= 1
+        return 1 if self.left < 0 else 0

@@ -27,6 +27,7 @@ from grader.sandbox import isolation
 
 PREFIX = "brokerlab-scratch-"
 EXERCISE_TMPFS = "size=64m,nr_inodes=8192,mode=0711"
+PRIVATE_TMPFS = "size=32m,mode=0700"
 READ_LIMIT = 16 * 1024 * 1024
 _private_in: int | None = None  # the pid whose mount namespace is already private
 
@@ -69,6 +70,9 @@ class ScratchSpace:
         self._root_fd = os.open(self.root, os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         self._private = Path(tempfile.mkdtemp(prefix="grader-", dir=self.root))
         os.chmod(self._private, 0o700)
+        if isolate:  # the grader's copies of what students wrote never reach the host's disk
+            isolation.mount("tmpfs", str(self._private), "tmpfs", isolation.MS_NOSUID | isolation.MS_NODEV,
+                            PRIVATE_TMPFS)
         self._exercises: dict[str, int] = {}
         self._count = 0
 
@@ -142,13 +146,17 @@ class ScratchSpace:
         finally:
             os.close(fd)
 
-    def private_copy(self, folder: Path, names: list[str]) -> Path:
-        """Copies of a test folder's regular files in a folder only the grader can reach."""
+    def private_copy(self, folder: Path, names: list[str], limit: int = READ_LIMIT) -> Path:
+        """Copies of a test folder's regular files (at most ``limit`` bytes in all) in a folder
+        only the grader can reach, on a tmpfs of the grader's own in a box's mode; the caller
+        removes it once read."""
         copy = Path(tempfile.mkdtemp(dir=self._private))
+        left = limit
         for name in names:
-            data = self.read_file(folder, name)
+            data = self.read_file(folder, name, left)
             if data is not None:
                 (copy / name).write_bytes(data)
+                left -= len(data)
         return copy
 
     def close(self) -> None:
@@ -160,9 +168,9 @@ class ScratchSpace:
         except OSError:
             pass
         if self.isolate:
-            for name in self._exercises:
+            for path in [self.root / name for name in self._exercises] + [self._private]:
                 try:
-                    isolation.unmount(str(self.root / name))
+                    isolation.unmount(str(path))
                 except isolation.SandboxError:
                     pass
         self._exercises.clear()
