@@ -397,3 +397,10 @@ def test_a_home_made_class_named_valueerror_is_not_a_valueerror(grader, tmp_path
     tests = {t.name: t for t in result.exercises["consumer"].tests}
     assert not tests["process_task_rejects_malformed"].passed
     assert "sqs_consumer.ValueError" in tests["process_task_rejects_malformed"].feedback
+
+
+def test_a_value_that_breaks_a_suites_own_parsing_is_the_students_mistake(grader, tmp_path):
+    result = grader.grade(hostile(tmp_path, "impossible_date.py"))
+    no_grader_errors(result)
+    tests = {t.name: t for t in result.exercises["producer"].tests}
+    assert not tests["make_task_utc_z_timestamp"].passed

@@ -27,7 +27,12 @@ TIMESTAMP_LESSON = ("Consumers on other machines compare these times: send UTC i
 
 
 def parse_z(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text[:-1] + "+00:00")
+    """The instant of an ISO-8601 'Z' timestamp; one that only looks like a date fails the test."""
+    try:
+        return dt.datetime.fromisoformat(text[:-1] + "+00:00")
+    except ValueError:
+        expect(False, f"The timestamp {text[:80]!r} has the shape of ISO-8601 but is not a real date and time.")
+        raise
 
 
 def check_timestamp(value: object, expected: dt.datetime, what: str, current: float | None = None) -> None:
