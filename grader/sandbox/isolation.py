@@ -370,19 +370,25 @@ def keeper(request: dict[str, Any], channel: socket.socket, lifeline: socket.soc
     _watch(lifeline, pid, cgroups, isolate)  # go_w stays open: init sees EOF on go_r if we die
 
 
-def _read_source(fd: int) -> bytes:
+def read_at_most(fd: int, limit: int) -> bytes | None:
+    """All of ``fd`` from where it stands, or None if it holds more than ``limit`` bytes."""
     chunks, size = [], 0
-    os.lseek(fd, 0, os.SEEK_SET)
-    while size <= SOURCE_LIMIT:
-        chunk = os.read(fd, 1 << 16)
+    while size <= limit:
+        chunk = os.read(fd, 1 << 20)
         if not chunk:
-            break
+            return b"".join(chunks)
         chunks.append(chunk)
         size += len(chunk)
+    return None
+
+
+def _read_source(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    source = read_at_most(fd, SOURCE_LIMIT)
     os.close(fd)
-    if size > SOURCE_LIMIT:
+    if source is None:
         raise SandboxError("the student's file is over the size limit")
-    return b"".join(chunks)
+    return source
 
 
 def _watch(lifeline: socket.socket, pid: int, cgroups: list[Path], isolate: bool) -> None:

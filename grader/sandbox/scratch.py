@@ -133,14 +133,7 @@ class ScratchSpace:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
                 return None
-            chunks, size = [], 0
-            while size <= limit:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-            return b"".join(chunks) if size <= limit else None
+            return isolation.read_at_most(fd, limit)
         except OSError:
             return None
         finally:
