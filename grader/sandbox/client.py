@@ -120,13 +120,17 @@ class Host(Protocol):
 
 @dataclass
 class Limits:
-    """How long one call may run: virtual seconds and requests (the same every run), and the real
-    seconds spent inside the worker (for code that spins without asking for anything)."""
+    """How long one call may run: virtual seconds and requests (the same every run, on any
+    machine), the real seconds the worker may go without asking for anything (code that spins),
+    and, as a last line for code that trickles requests, the real seconds spent in the worker in
+    all. Code that keeps asking meets the virtual or request limit first, however loaded the
+    machine: a busy machine makes each request slower, never a verdict different."""
 
     virtual_seconds: float = 900.0
     requests: int = 3000
     wall_seconds: float = 4.0
     import_wall_seconds: float = 4.0
+    total_wall_seconds: float = 60.0
 
 
 # -- the zygote ------------------------------------------------------------------------------------
@@ -227,19 +231,25 @@ class Conversation:
             return False
 
     def until(self, awaited: set[str], wall_limit: float, started: float | None = None) -> dict[str, Any]:
+        """``wall_limit``: real seconds the worker may go without a message; the worker's real
+        time in all is capped by ``Limits.total_wall_seconds``."""
         waited = 0.0
         count = 0
         started = self.host.now() if started is None else started
         while True:
             t0 = time.monotonic()
+            gap = max(0.01, min(wall_limit, self.limits.total_wall_seconds - waited))
             try:
-                if not self._wait_readable(max(0.01, wall_limit - waited)):
+                if not self._wait_readable(gap):
                     raise protocol.ChannelTimeout()
-                message = protocol.recv(self.sock, timeout=max(0.5, wall_limit - waited))
+                message = protocol.recv(self.sock, timeout=max(0.5, gap))
             except protocol.ChannelTimeout:
                 self.on_abort()
-                raise StudentTimeout(f"it ran for more than {wall_limit:g} s of real time "
-                                     "without returning") from None
+                if gap < wall_limit:
+                    raise StudentTimeout(f"it ran for more than {self.limits.total_wall_seconds:g} s of real "
+                                         "time in all without returning") from None
+                raise StudentTimeout(f"it ran for more than {gap:g} s of real time "
+                                     "without asking for anything or returning") from None
             except protocol.ChannelClosed as exc:
                 self.on_kill()
                 raise StudentCrashed(f"the process ended without replying ({exc})") from None
