@@ -390,7 +390,7 @@ def test_markdown_never_shows_grader_internals():
     text = to_markdown(result, "amy")
     assert "expect(" not in text and "test_x.py" not in text
     assert "ValueError: mine" in text and "&lt;b&gt;wrong" in text
-    assert "````" in text  # a fence longer than the student's own backticks
+    assert "\n        ```\n        printed\n" in text  # inside an indented code block, which no backtick ends
 
 
 def test_a_free_response_waiting_for_a_person_keeps_its_model_answer_from_the_student():
