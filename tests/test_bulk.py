@@ -188,6 +188,8 @@ def test_report_has_plots_and_test_names(first_run):
     assert "create_queue_sets_attributes" in html and "Most common failing tests" in html
     assert "difficulty" in html.lower() and "discrimination" in html.lower()
     assert "http://" not in html and "https://" not in html  # self-contained
+    for path in (out / "feedback").glob("*.md"):  # each student links to the file grade-all wrote for them
+        assert f'href="feedback/{path.name}"' in html, path.name
 
 
 def test_canvas_gradebook(first_run):
