@@ -1,9 +1,10 @@
 """``brokerlab grade PATH``: grade one submission (folder or zip) and render the result.
 
 ``Grader`` keeps one warm sandbox zygote, so grading many submissions in one process (bulk
-grading, the demo) pays for it once. The quizzes' results join the code exercises' without ever
-replacing one: whatever keys a student's answers.yaml holds, ``producer``, ``consumer`` and
-``payment`` are the hidden suites' verdicts.
+grading, the demo) pays for it once. An assignment has one maximum: every exercise and every quiz
+of the bank is in every result, at 0 when the submission left it out. The quizzes' results join
+the code exercises' without ever replacing one: whatever keys a student's answers.yaml holds,
+``producer``, ``consumer`` and ``payment`` are the hidden suites' verdicts.
 """
 from __future__ import annotations
 
@@ -73,22 +74,38 @@ def merge_quizzes(code: dict[str, ExerciseResult], quizzes: dict[str, ExerciseRe
 
 
 def grade_quizzes(submission: Submission) -> dict[str, ExerciseResult]:
-    """The quizzes of the submission's answers.yaml; a failure of ours is a grader error, never a crash."""
-    data = submission.sources.get(ANSWERS_FILE)
-    if data is None:
-        return {}
-    from grader.quiz.grading import grade_answers_file
+    """Every quiz of the bank, answered or at 0; a failure of ours is a grader error, never a crash."""
+    from grader.quiz.grading import every_quiz, grade_answers_file
+    from grader.quiz.loader import load_bank
 
+    data = submission.sources.get(ANSWERS_FILE)
     try:
+        bank = load_bank()
+        if data is None:
+            return every_quiz({}, bank, found=False)
         with tempfile.TemporaryDirectory(prefix="brokerlab-answers-") as folder:
             path = Path(folder) / ANSWERS_FILE
             path.write_bytes(data)
-            return grade_answers_file(path)
+            return every_quiz(grade_answers_file(path), bank)
     except Exception as exc:  # noqa: BLE001 - the code exercises are still graded and reported
-        test = TestResult(name=ANSWERS_FILE, score=0.0, max_score=0.0, status=Status.GRADER_ERROR,
-                          feedback=f"The grader failed on {ANSWERS_FILE} ({type(exc).__name__}); "
-                                   "this is not your fault: your instructor has been told")
-        return {ANSWERS_FILE: ExerciseResult(kind="quiz", feedback=test.feedback, tests=[test])}
+        feedback = (f"The grader failed on {ANSWERS_FILE} ({type(exc).__name__}); "
+                    "this is not your fault: your instructor has been told")
+        return _grader_error_quizzes(feedback)
+
+
+def _grader_error_quizzes(feedback: str) -> dict[str, ExerciseResult]:
+    """Each quiz's questions as grader errors at 0 (out of their points, while the bank can be read)."""
+    from grader.quiz.grading import question_test_name
+    from grader.quiz.loader import load_bank
+
+    try:
+        bank = load_bank()
+    except Exception:  # noqa: BLE001 - without a bank, one line at 0 says it
+        test = TestResult(name=ANSWERS_FILE, score=0.0, max_score=0.0, status=Status.GRADER_ERROR, feedback=feedback)
+        return {ANSWERS_FILE: ExerciseResult(kind="quiz", feedback=feedback, tests=[test])}
+    return {quiz_id: ExerciseResult(kind="quiz", feedback=feedback, tests=[
+        TestResult(name=question_test_name(q), score=0.0, max_score=q.points, status=Status.GRADER_ERROR,
+                   feedback=feedback, concept=q.concept) for q in quiz.questions]) for quiz_id, quiz in bank.items()}
 
 
 def add_sandbox_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:

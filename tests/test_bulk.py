@@ -24,13 +24,14 @@ from grader.bulk.sources import Student, find_students
 from grader.bulk.store import Record, Store
 from grader.errors import UserError
 from grader.paths import EXAMPLES, EXERCISES, ROOT, SOLUTIONS
+from grader.quiz.loader import load_bank
 from grader.render.markdown import to_markdown
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 
 BROKERLAB = [sys.executable, "-m", "grader"]
 CODE_FILES = ("sqs_producer.py", "sqs_consumer.py", "payment_handler.py")
 ANSWERS = "checkpoint:\n  q1: C\n  q2: C\n"
-FULL = 100.0  # the three exercises' points
+FULL = 100.0 + sum(q.points for quiz in load_bank().values() for q in quiz.questions)  # code and quizzes
 
 
 def brokerlab(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -114,7 +115,8 @@ def test_every_student_gets_a_row_with_its_status(first_run):
     header = list(rows[0])
     assert header[:4] == ["student_id", "producer", "consumer", "payment"]
     assert header[-3:] == ["total", "max_total", "status"]
-    assert "checkpoint" in header  # a quiz someone answered has a column
+    assert header[4:-3] == sorted(load_bank())  # every quiz of the assignment, answered by anyone or not
+    assert {r["max_total"] for r in rows} == {gradebook.number(FULL)}
     assert "notes.txt" in done.stderr  # what is not a submission is said, not silently dropped
     assert not (root / "eve-was-here.txt").exists() and not (root.parent / "eve-was-here.txt").exists()
 
@@ -128,9 +130,10 @@ def test_broken_submissions_score_zero_out_of_the_full_maximum(first_run):
         assert rows[student]["total"] == "0"
         assert all(rows[student][c] == "0" for c in ("producer", "consumer", "payment"))
     results = {json.loads(line)["student_id"]: json.loads(line) for line in (out / "results.jsonl").open()}
+    assert {r["max_score"] for r in results.values()} == {FULL}  # one maximum, whatever each handed in
     for student in ("dave", "eve", "frank"):
         assert results[student]["status"] == "unreadable"
-        assert results[student]["max_score"] == FULL  # every exercise's tests, all at 0
+        assert set(results[student]["exercises"]) == {"producer", "consumer", "payment", *load_bank()}
     assert "climbs out" in results["eve"]["exercises"]["producer"]["feedback"]
     assert "link" in results["frank"]["exercises"]["producer"]["feedback"]
 
@@ -139,7 +142,7 @@ def test_totals_equal_grading_each_student_alone(first_run, grader):
     _, source, out, _ = first_run
     rows = {r["student_id"]: r for r in read_csv(out / "grades.csv")}
     stored = {json.loads(line)["student_id"]: json.loads(line) for line in (out / "results.jsonl").open()}
-    assert float(rows["alice"]["total"]) == FULL + 2  # the solutions, and two quiz answers right
+    assert float(rows["alice"]["total"]) == 100 + 2  # the solutions, and two quiz answers right
     for student, path in (("alice", source / "alice"), ("bob", source / "bob.zip"), ("gina", source / "gina"),
                           ("carol", source / "carol")):
         alone = grader.grade(path)
@@ -185,6 +188,8 @@ def test_report_has_plots_and_test_names(first_run):
     assert "create_queue_sets_attributes" in html and "Most common failing tests" in html
     assert "difficulty" in html.lower() and "discrimination" in html.lower()
     assert "http://" not in html and "https://" not in html  # self-contained
+    for path in (out / "feedback").glob("*.md"):  # each student links to the file grade-all wrote for them
+        assert f'href="feedback/{path.name}"' in html, path.name
 
 
 def test_canvas_gradebook(first_run):
@@ -387,7 +392,7 @@ def test_markdown_never_shows_grader_internals():
     text = to_markdown(result, "amy")
     assert "expect(" not in text and "test_x.py" not in text
     assert "ValueError: mine" in text and "&lt;b&gt;wrong" in text
-    assert "````" in text  # a fence longer than the student's own backticks
+    assert "\n        ```\n        printed\n" in text  # inside an indented code block, which no backtick ends
 
 
 def test_a_free_response_waiting_for_a_person_keeps_its_model_answer_from_the_student():

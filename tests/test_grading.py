@@ -11,10 +11,16 @@ from pathlib import Path
 import pytest
 
 from grader.paths import EXERCISES, ROOT, SOLUTIONS
+from grader.quiz.loader import load_bank
+from grader.render import render
+from grader.render.gradescope import to_gradescope
 from grader.results import Status
 
 BROKERLAB = [sys.executable, "-m", "grader"]
 EXPECTED_MAX = {"producer": 25, "consumer": 40, "payment": 35}
+BANK = load_bank()
+QUIZ_MAX = {quiz_id: sum(q.points for q in quiz.questions) for quiz_id, quiz in BANK.items()}
+ASSIGNMENT_MAX = sum(EXPECTED_MAX.values()) + sum(QUIZ_MAX.values())
 
 
 def grade_json(path: Path, *extra: str) -> dict:
@@ -31,7 +37,7 @@ def test_solutions_earn_full_marks_through_the_cli():
         failing = [(t["name"], t["feedback"]) for t in got["tests"] if not t["passed"]]
         assert not failing, f"{exercise}: {failing}"
         assert got["score"] == got["max_score"] == top
-    assert result["score"] == result["max_score"] == 100
+    assert result["score"] == 100 and result["max_score"] == ASSIGNMENT_MAX  # no answers.yaml: quizzes at 0
 
 
 def test_untouched_stubs_earn_nothing():
@@ -72,6 +78,41 @@ def test_a_zip_grades_like_its_folder(grader, tmp_path):
             zf.write(path, f"ada-work/{path.name}")
     zipped = grader.grade(archive)
     assert zipped.score == 100 and zipped.status == "ok"
+
+
+def test_one_maximum_whatever_the_submission_holds(grader, submission, tmp_path):
+    """A student cannot change what the assignment is out of by leaving things out: every exercise
+    and every quiz of the bank is there, in the contract's order, at 0 when not handed in, and every
+    rendering says the same maximum."""
+    hostile = (Path(__file__).parent / "adversarial" / "outputs" / "answers_code_keys.yaml").read_text()
+    (tmp_path / "nothing").mkdir()
+    cases = {
+        "code only": SOLUTIONS,
+        "one quiz answered": submission(producer="solution", **{"answers.yaml": "checkpoint:\n  q1: C\n"}),
+        "nothing": tmp_path / "nothing",
+    }
+    results = {name: grader.grade(path) for name, path in cases.items()}
+    results["answers naming code exercises"] = grader.grade(submission(**{"answers.yaml": hostile}))
+    for name, result in results.items():
+        assert result.max_score == ASSIGNMENT_MAX, name
+        keys = list(result.exercises)
+        assert keys[:3 + len(BANK)] == [*EXPECTED_MAX, *BANK], name  # extra notes, if any, after
+        for quiz_id, quiz in BANK.items():
+            exercise = result.exercises[quiz_id]
+            assert exercise.kind == "quiz" and exercise.max_score == QUIZ_MAX[quiz_id], (name, quiz_id)
+            assert [t.name.split(":")[0] for t in exercise.tests] == [q.id for q in quiz.questions]
+        data = json.loads(render(result, "json"))
+        assert data["max_score"] == ASSIGNMENT_MAX
+        assert {k: v["max_score"] for k, v in data["exercises"].items() if k in EXPECTED_MAX or k in BANK} == \
+            {**EXPECTED_MAX, **QUIZ_MAX}
+        assert render(result, "text").rstrip().endswith(f"/{ASSIGNMENT_MAX:g}")
+        tests = to_gradescope(result)["tests"]
+        assert sum(t.get("max_score", t.get("extra_data", {}).get("max_score", 0)) for t in tests) == ASSIGNMENT_MAX
+    left_out = results["one quiz answered"].exercises["discussion"]
+    assert all(t.score == 0 and t.status is Status.ERROR for t in left_out.tests)
+    assert "Not answered" in left_out.feedback and "Not answered" in left_out.tests[0].feedback
+    assert "no answers.yaml" in results["code only"].exercises["checkpoint"].feedback
+    assert results["one quiz answered"].exercises["checkpoint"].tests[0].passed
 
 
 @pytest.mark.parametrize("content, reason", [
@@ -144,12 +185,11 @@ def test_cli_refuses_what_it_cannot_grade(tmp_path):
 
 
 def test_gradescope_format(grader):
-    from grader.render.gradescope import to_gradescope
-
     out = to_gradescope(grader.grade(SOLUTIONS))
     assert out["score"] == 100
     assert all({"name", "score", "max_score", "status", "output", "visibility"} <= set(t) for t in out["tests"])
-    assert {t["status"] for t in out["tests"]} == {"passed"}
+    code = [t for t in out["tests"] if t["name"].split(":")[0] in EXPECTED_MAX]
+    assert {t["status"] for t in code} == {"passed"} and len(code) < len(out["tests"])  # the quizzes, at 0
 
 
 def test_a_bug_in_the_grader_is_reported_for_its_exercise_not_raised(tmp_path):

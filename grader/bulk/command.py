@@ -260,7 +260,8 @@ def write_outputs(out: Path, results: dict, args: argparse.Namespace, notes: lis
 
     def report() -> None:
         try:
-            page = render_report(results, notes=notes)
+            page = render_report(results, notes=notes,
+                                 feedback={sid: f"{FEEDBACK_DIR}/{name}" for sid, name in names.items()})
         except Exception as exc:  # noqa: BLE001 - the instructor still gets the totals
             problems.append(f"{REPORT_FILE} holds the totals only: the full report could not be drawn "
                             f"({_error(exc)})")

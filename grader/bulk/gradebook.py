@@ -1,13 +1,14 @@
 """The class gradebook: ``grades.csv``, and the same scores as a Canvas gradebook import.
 
 Columns: ``student_id``, one per exercise (``producer``, ``consumer``, ``payment``), one per
-quiz found in any student's result (sorted by id), ``total``, ``max_total``, ``status``. Rows are
-sorted by student id and numbers are written the same way every time (``85``, ``12.5``), so the
-same results always give the same bytes.
+quiz with points in the students' results (every result holds every quiz of the bank; sorted by
+id), ``total``, ``max_total``, ``status``. Rows are sorted by student id and numbers are written
+the same way every time (``85``, ``12.5``), so the same results always give the same bytes.
 
-``max_total`` is the class's full maximum: the sum of each column's maximum over the class. An
-unreadable or timed-out submission is graded as all-zero against every exercise's tests, and a
-student who answered no quiz scores 0 in its column, so every row is out of the same total.
+``max_total`` is the class's full maximum: the sum of each column's maximum over the class, which
+is the assignment's maximum, the ``max_score`` of every result. An unreadable or timed-out
+submission is graded as all-zero against every exercise's and quiz's tests, and a student who left
+a quiz out has it at 0 in its column, so every row is out of the same total.
 ``total`` is the student's own ``score``, exactly as grading that student alone gives it.
 
 Both files are opened in spreadsheets, and a student id is whatever a folder was called: every

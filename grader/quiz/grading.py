@@ -155,6 +155,23 @@ def grade_answers(text: str, bank: dict[str, Quiz], name: str = ANSWERS_FILE) ->
     return results
 
 
+def not_answered(quiz: Quiz, reason: str) -> ExerciseResult:
+    """A quiz the submission does not answer: every question a test at 0, so the maximum stays the quiz's."""
+    return _spoilt(quiz, f"Not answered: {reason}", Status.ERROR)
+
+
+def every_quiz(results: dict[str, ExerciseResult], bank: dict[str, Quiz], name: str = ANSWERS_FILE,
+               found: bool = True) -> dict[str, ExerciseResult]:
+    """Every quiz of the bank in the bank's order, answered or not, then what else the file named.
+
+    An assignment has one maximum: a quiz left out of the answers file (or a submission without
+    one, ``found`` false) is there with each question at 0, not missing from the total.
+    """
+    reason = f"{name} has no answers for this quiz" if found else f"the submission has no {name}"
+    quizzes = {quiz_id: results.get(quiz_id) or not_answered(quiz, reason) for quiz_id, quiz in bank.items()}
+    return {**quizzes, **{key: result for key, result in results.items() if key not in bank}}
+
+
 def grade_answers_file(path: Path | None) -> dict[str, ExerciseResult]:
     """The results of every quiz named in the student's answers.yaml.
 

@@ -88,9 +88,8 @@ def summary(result: SubmissionResult, tests: list[dict[str, Any]], pending: int)
     """The always-visible top-level output: the total only when every test is visible too."""
     found = "no exercise file or answers were found" if result.status == "empty" else "graded"
     lines = [f"Broker Lab: {found}."]
-    if all(t["visibility"] == "visible" for t in tests):
-        total = sum(t["max_score"] for t in tests if "score" in t)
-        lines.append(f"Score {sum(t['score'] for t in tests if 'score' in t):g}/{total:g}.")
+    if all(t["visibility"] == "visible" for t in tests):  # out of the assignment's maximum, pending points too
+        lines.append(f"Score {result.score:g}/{result.max_score:g}.")
     else:
         lines.append("Some tests are shown once the due date has passed or grades are published; "
                      "your score is shown with them.")

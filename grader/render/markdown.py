@@ -6,11 +6,18 @@ grader's (a grader error says only that it is not the student's fault).
 
 Every piece of text is written as literal Markdown (``grader.render.safe``): a student id,
 an answer, a quiz key or a line the student's code printed can add no heading, link, image or
-HTML, and cannot close the code block it is shown in.
+HTML, and cannot end the code block it is shown in.
+
+The page renders the same under CommonMark and under original Markdown (python-markdown, PHP
+Markdown, which many LMS use): list items start their content at column 4 and indent what belongs
+to them by 4, items are separated by blank lines, code blocks are indented (original Markdown
+has no fences) and there is no HTML (original Markdown reads none inside a list).
 """
 from __future__ import annotations
 
-from grader.render.safe import md_fence, md_inline, md_text
+from typing import Sequence
+
+from grader.render.safe import TAB, md_code, md_inline, md_text
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 
 ICONS = {Status.PASSED: "✅", Status.FAILED: "❌", Status.ERROR: "⛔", Status.TIMEOUT: "⏱️",
@@ -24,6 +31,8 @@ STATUS_NOTES = {
     "grader error": "The grader failed on your submission. This is not your fault: your instructor has been told.",
 }
 OUTPUT_LINES = 30
+ITEM = "-" + " " * (TAB - 1)
+INDENT = " " * TAB
 
 
 def _points(x: float) -> str:
@@ -56,9 +65,17 @@ def _tail(text: str, lines: int = OUTPUT_LINES) -> str:
     return "\n".join(kept)
 
 
+def _item(first: str, blocks: Sequence[str] = ()) -> list[str]:
+    """One list item: its first line after the marker, then its blocks indented to its content."""
+    out = [ITEM + first]
+    for block in blocks:
+        out += [""] + [INDENT + line if line else "" for line in block.splitlines()]
+    return out
+
+
 def _test(test: TestResult, exercise: ExerciseResult) -> list[str]:
-    out = [f"- {ICONS[test.status]} **{md_inline(test.name)}**: {_points(test.score)}/{_points(test.max_score)} "
-           f"({WORDS[test.status]})"]
+    first = (f"{ICONS[test.status]} **{md_inline(test.name)}**: {_points(test.score)}/{_points(test.max_score)} "
+             f"({WORDS[test.status]})")
     body: list[str] = []
     feedback = student_feedback(test)
     said_by_exercise = exercise.feedback and test.status is Status.ERROR and \
@@ -69,14 +86,10 @@ def _test(test: TestResult, exercise: ExerciseResult) -> list[str]:
         body.append(f"*Concept:* {_plain(test.concept)}")
     if test.status is not Status.GRADER_ERROR:  # our own failures never show our internals
         if test.output and test.status is not Status.PASSED:
-            body.append("<details><summary>What your code printed</summary>\n\n" + md_fence(_tail(test.output))
-                        + "\n\n</details>")
+            body += ["*What your code printed:*", md_code(_tail(test.output))]
         if test.traceback:
-            body.append("<details><summary>Your code's traceback</summary>\n\n" + md_fence(test.traceback.strip())
-                        + "\n\n</details>")
-    for block in body:
-        out += [""] + ["  " + line if line else "" for line in block.splitlines()]
-    return out
+            body += ["*Your code's traceback:*", md_code(test.traceback.strip())]
+    return _item(first, body)
 
 
 def to_markdown(result: SubmissionResult, student_id: str | None = None, title: str = "Broker Lab") -> str:
@@ -89,7 +102,7 @@ def to_markdown(result: SubmissionResult, student_id: str | None = None, title: 
         t.status is Status.ERROR for e in result.exercises.values() for t in e.tests)
     if blanket:  # one reason for everything (unreadable, timed out): say it once
         lines += ["", f"Why: {_plain(reasons.pop())}", ""]
-        lines += [f"- **{md_inline(key)}**: {_points(e.score)}/{_points(e.max_score)} (not graded)"
+        lines += [f"{ITEM}**{md_inline(key)}**: {_points(e.score)}/{_points(e.max_score)} (not graded)"
                   for key, e in result.exercises.items()]
         return "\n".join(lines).rstrip() + "\n"
     for key, exercise in result.exercises.items():
@@ -98,11 +111,10 @@ def to_markdown(result: SubmissionResult, student_id: str | None = None, title: 
         if exercise.feedback:
             lines += ["", _quote(_plain(exercise.feedback))]
         if exercise.tests and all(t.status is Status.ERROR for t in exercise.tests) and exercise.feedback:
-            lines += ["", f"None of its {len(exercise.tests)} tests could run "
-                          f"({', '.join(t.name for t in exercise.tests)})."]
+            names = ", ".join(md_inline(t.name) for t in exercise.tests)
+            lines += ["", f"Its {len(exercise.tests)} questions score 0 ({names})." if exercise.kind == "quiz"
+                      else f"None of its {len(exercise.tests)} tests could run ({names})."]
             continue
-        if exercise.tests:
-            lines.append("")
         for test in exercise.tests:
-            lines += _test(test, exercise)
+            lines += [""] + _test(test, exercise)
     return "\n".join(lines).rstrip() + "\n"

@@ -9,7 +9,13 @@
   total score, less the share among the bottom 27 %) and the point-biserial correlation of the
   question's credit with the rest of the student's score (total less that question);
 - ``common_failures`` / ``concept_failures``: the hidden tests failed most often, with the
-  concept each names, and the same counted by concept.
+  concept each names, and the same counted by concept;
+- ``students``: each student's total, exercise and quiz scores, share of the points earned per
+  concept and weakest concepts, lowest total first (who needs help);
+- ``concepts``: every concept a test or question names, the class's weakest first.
+
+A free response waiting for a person is pending: it is no verdict, so it counts in no difficulty,
+pass rate or concept share, and is counted as pending where a student or a question is shown.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from grader.results import Status, SubmissionResult
 FAILED = (Status.FAILED, Status.TIMEOUT)
 NO_VERDICT = (Status.ERROR, Status.NEEDS_GRADING, Status.GRADER_ERROR)
 UPPER_LOWER = 0.27
+WEAKEST = 3
 
 
 @dataclass
@@ -76,6 +83,7 @@ class ItemStat:
     right: int
     upper_lower: float | None
     point_biserial: float | None
+    pending: int = 0  # answers waiting for a person: in no statistic above
 
     @property
     def difficulty(self) -> float | None:
@@ -179,12 +187,17 @@ def quiz_items(results: Mapping[str, SubmissionResult]) -> list[ItemStat]:
     # (quiz, question name) -> [(student total, credit 0..1, right?, item score)]
     answers: dict[tuple[str, str], list[tuple[float, str, float, bool, float]]] = {}
     meta: dict[tuple[str, str], str | None] = {}
+    pending: Counter[tuple[str, str]] = Counter()
     for student_id in sorted(results):
         result = results[student_id]
         for key, exercise in result.exercises.items():
             if exercise.kind != "quiz":
                 continue
             for test in exercise.tests:
+                if test.status is Status.NEEDS_GRADING:
+                    pending[(key, test.name)] += 1
+                    answers.setdefault((key, test.name), [])
+                    meta[(key, test.name)] = test.concept
                 if test.status in NO_VERDICT or test.max_score <= 0:
                     continue
                 credit = test.score / test.max_score
@@ -204,5 +217,81 @@ def quiz_items(results: Mapping[str, SubmissionResult]) -> list[ItemStat]:
             upper_lower = round(high - low, 4)
         biserial = _point_biserial([r[2] for r in rows], [r[0] - r[4] for r in rows])
         items.append(ItemStat(quiz, name.split(":", 1)[0].strip(), name, meta[(quiz, name)], n, right,
-                              upper_lower, biserial))
+                              upper_lower, biserial, pending[(quiz, name)]))
     return items
+
+
+@dataclass
+class ConceptShare:
+    """What one student (or the class) earned of the points of the tests naming one concept."""
+
+    earned: float = 0.0
+    possible: float = 0.0  # of the tests and questions with a verdict
+    pending: int = 0
+
+    @property
+    def share(self) -> float | None:
+        return self.earned / self.possible if self.possible else None
+
+    def add(self, status: Status, score: float, max_score: float) -> None:
+        if status is Status.NEEDS_GRADING:
+            self.pending += 1
+        elif status not in NO_VERDICT and max_score > 0:
+            self.earned += score
+            self.possible += max_score
+
+
+@dataclass
+class StudentStat:
+    student: str
+    status: str
+    total: float
+    max_total: float
+    scores: dict[str, float]  # gradebook column -> score
+    concepts: dict[str, ConceptShare]
+    pending: int  # free responses waiting for a person
+
+    @property
+    def weakest(self) -> list[tuple[str, float]]:
+        """Up to ``WEAKEST`` concepts with points lost, the lowest share first."""
+        lost = [(c, cs.share, cs.possible - cs.earned) for c, cs in self.concepts.items()
+                if cs.share is not None and cs.share < 1]
+        lost.sort(key=lambda x: (x[1], -x[2], x[0]))
+        return [(c, share) for c, share, _ in lost[:WEAKEST]]
+
+
+def _concept_shares(result: SubmissionResult) -> dict[str, ConceptShare]:
+    shares: dict[str, ConceptShare] = {}
+    for exercise in result.exercises.values():
+        for test in exercise.tests:
+            if test.concept:
+                shares.setdefault(test.concept, ConceptShare()).add(test.status, test.score, test.max_score)
+    return shares
+
+
+def students(results: Mapping[str, SubmissionResult]) -> list[StudentStat]:
+    """Every student, lowest total first (ties by id): the ones who need help at the top."""
+    from grader.bulk.gradebook import columns
+
+    cols = columns(results)
+    top = _full_max(results)
+    rows = []
+    for student_id, result in results.items():
+        scores = {c: result.exercises[c].score if c in result.exercises else 0.0 for c in cols}
+        waiting = sum(1 for e in result.exercises.values() for t in e.tests if t.status is Status.NEEDS_GRADING)
+        rows.append(StudentStat(student_id, result.status, result.score, top, scores, _concept_shares(result),
+                                waiting))
+    rows.sort(key=lambda r: (r.total, r.student))
+    return rows
+
+
+def concepts(results: Mapping[str, SubmissionResult]) -> list[tuple[str, ConceptShare]]:
+    """Every concept any test or question names with the class's share of its points, weakest first."""
+    totals: dict[str, ConceptShare] = {}
+    for result in results.values():
+        for concept, share in _concept_shares(result).items():
+            total = totals.setdefault(concept, ConceptShare())
+            total.earned += share.earned
+            total.possible += share.possible
+            total.pending += share.pending
+    return sorted(totals.items(), key=lambda kv: (kv[1].share if kv[1].share is not None else 2.0, kv[0]))
