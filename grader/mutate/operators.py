@@ -91,15 +91,22 @@ def _quiet_nodes(tree: ast.Module) -> set[int]:
 
 
 def _blocks(tree: ast.Module) -> Iterator[list[ast.stmt]]:
-    """Every statement list the operators may edit: function bodies and what they nest, and the
-    module's own ``if`` blocks (``if __name__ == "__main__":``), never definitions or imports."""
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or \
-                (isinstance(node, ast.If) and node in tree.body):
-            yield from _nested(node)
+    """Every statement list the operators may edit: function bodies and every block nested in
+    them, and the module's own ``if`` blocks (``if __name__ == "__main__":``), never the module's
+    definitions or imports."""
+    seen: set[int] = set()
+    for top in ast.walk(tree):
+        if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) or (isinstance(top, ast.If) and top in tree.body):
+            for node in ast.walk(top):
+                for block in _nested(node):
+                    if id(block) not in seen:
+                        seen.add(id(block))
+                        yield block
 
 
 def _nested(node: ast.AST) -> Iterator[list[ast.stmt]]:
+    if not isinstance(node, ast.stmt):
+        return
     for field in ("body", "orelse", "finalbody"):
         block = getattr(node, field, None)
         if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
