@@ -46,7 +46,7 @@ class Grader:
         from grader.runner import run_suites
 
         exercises = run_suites(submission, self.zygote, suites=self.suites, exercises=self.exercises,
-                               sandbox=self.sandbox, seed=self.seed)
+                               sandbox=self.sandbox, seed=self.seed if self.suites == SUITES else None)
         if self.quizzes:
             exercises.update(grade_quizzes(submission))
         return SubmissionResult(exercises=exercises, status="empty" if submission.empty else "ok",

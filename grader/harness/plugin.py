@@ -44,9 +44,10 @@ class GradingPlugin:
     """Fixtures and result collection for one grading run of one submission."""
 
     def __init__(self, submission: Submission, zygote: Zygote, sandbox: dict[str, Any] | None = None,
-                 limits: Limits | None = None, seed: int = 0) -> None:
+                 limits: Limits | None = None, seed: int | None = None) -> None:
         self.submission = submission
-        self._course = Course.from_seed(seed)
+        # the hidden suites run with a course (seeded); the public checks on moto's defaults
+        self._course = Course.from_seed(seed) if seed is not None else None
         self.zygote = zygote
         self.sandbox = sandbox or {}
         self.limits = limits or Limits()
@@ -83,19 +84,21 @@ class GradingPlugin:
             self._mock = start_mock()
 
     @pytest.fixture
-    def course(self) -> Course:
+    def course(self) -> Course | None:
         """The run's account, region, endpoint and time zone (from the course seed)."""
         return self._course
 
     @pytest.fixture
     def data(self, request: pytest.FixtureRequest) -> Data:
         """This test's names, task contents, amounts and ids (from the seed and the test's name)."""
-        return self._course.data(request.node.name)
+        return (self._course or Course.from_seed(0)).data(request.node.name)
 
     @pytest.fixture
     def sqs(self) -> SqsClient:
         """Stands for the SQS client handed to the student's functions: the only one the broker
         serves outside main()."""
+        if self._course is None:
+            return SqsClient()
         return SqsClient(region=self._course.region, key=self._course.key)
 
     @pytest.fixture
@@ -112,7 +115,7 @@ class GradingPlugin:
 
     def _sandbox(self, exercise: str) -> Sandbox:
         if exercise not in self._sandboxes:
-            settings = {**self.sandbox, "env": self._course.box_env()}
+            settings = {**self.sandbox, **({"env": self._course.box_env()} if self._course else {})}
             self._sandboxes[exercise] = Sandbox(self.zygote, MODULE_NAMES[exercise], self.submission.files[exercise],
                                                 self.space, exercise, self.limits, settings)
         return self._sandboxes[exercise]
