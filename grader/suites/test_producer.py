@@ -55,8 +55,8 @@ def created(broker, name: str, what: str) -> str:
 
 def printed_numbers(text: str) -> list[int]:
     """The whole numbers in the last lines printed (where a status read at the end is)."""
-    tail = [line for line in text.splitlines() if line.strip()][-4:]
-    return [int(n) for n in re.findall(r"(?<![\w.-])\d+(?![\w.-])", "\n".join(tail))]
+    tail = [line for line in text.splitlines() if line.strip()][-8:]
+    return [int(n) for n in re.findall(r"(?<![\w.-])\d+(?![\w-]|\.\d)", "\n".join(tail))]
 
 
 @pytest.mark.grade(points=3, concept="queue attributes", lesson=ATTRIBUTES_LESSON)
