@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("grader.lab.serve", "run a local SQS-compatible broker"),
     "lab": ("grader.lab.command", "run the hands-on lab: producer and consumers on a live broker"),
     "doctor": ("grader.doctor", "show which sandbox protections work on this host"),
+    "mutate": ("grader.mutate.command", "mutation-test the hidden suites against mutants of the reference solutions"),
 }
 
 

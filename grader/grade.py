@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from grader import course
 from grader.errors import UserError
 from grader.paths import ANSWERS_FILE, EXERCISE_FILES, SUITES
 from grader.render import FORMATS, render
@@ -28,8 +29,9 @@ class Grader:
     """Grades submissions with the hidden suites and the quizzes, one warm sandbox for all."""
 
     def __init__(self, suites: Path = SUITES, exercises: tuple[str, ...] = tuple(EXERCISE_FILES),
-                 quizzes: bool = True, sandbox: str | None = None) -> None:
+                 quizzes: bool = True, sandbox: str | None = None, seed: int | None = None) -> None:
         self.suites, self.exercises, self.quizzes = suites, exercises, quizzes
+        self.seed = course.resolve_seed(seed)
         self.sandbox = selfcheck.settings(sandbox)  # SandboxUnavailable: refuse before any grading
         self.zygote = Zygote()  # first: it warms up while pytest and moto are imported below
         if self.sandbox["isolate"]:
@@ -47,11 +49,11 @@ class Grader:
         from grader.runner import run_suites
 
         exercises = run_suites(submission, self.zygote, suites=self.suites, exercises=self.exercises,
-                               sandbox=self.sandbox)
+                               sandbox=self.sandbox, seed=self.seed if self.suites == SUITES else None)
         if self.quizzes:
             exercises = merge_quizzes(exercises, grade_quizzes(submission))
         return SubmissionResult(exercises=exercises, status="empty" if submission.empty else "ok",
-                                sandbox=self.sandbox["mode"])
+                                sandbox=self.sandbox["mode"], seed=self.seed)
 
     def close(self) -> None:
         self.zygote.close()
@@ -119,6 +121,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", help="how to print the result (default: text)")
     parser.add_argument("--out", type=Path, help="write the result to this file instead of printing it")
     add_sandbox_option(parser)
+    parser.add_argument("--seed", type=int, help="the course seed: which names, data and account the hidden suites "
+                                                 "use (default: BROKERLAB_SEED, else brokerlab.yaml's seed, else 0)")
     parser.add_argument("--manual-scores", type=Path, metavar="FILE",
                         help="YAML of points and comments for free-response questions (student, quiz, question)")
 
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if args.manual_scores is not None and not args.manual_scores.is_file():
         raise UserError(f"{args.manual_scores}: no such manual-scores file")
     try:
-        with Grader(sandbox=args.sandbox) as grader:
+        with Grader(sandbox=args.sandbox, seed=args.seed) as grader:
             submission = open_submission(args.path)
             result = grader.grade_submission(submission)
     except UnreadableSubmission as exc:

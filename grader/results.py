@@ -101,6 +101,7 @@ class SubmissionResult(BaseModel):
     exercises: dict[Name, ExerciseResult] = Field(default_factory=dict)
     status: Short = "ok"  # ok, empty, unreadable, timed out
     sandbox: Short = "full"  # full, or weak: graded without isolation (see SECURITY.md)
+    seed: int | None = None  # the course seed the hidden suites drew their data from
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -117,7 +118,7 @@ class SubmissionResult(BaseModel):
         data = self.model_dump(mode="json")
         # contract order: score, max_score, exercises
         return {"score": data["score"], "max_score": data["max_score"], "status": data["status"],
-                "sandbox": data["sandbox"], "exercises": data["exercises"]}
+                "sandbox": data["sandbox"], "seed": data["seed"], "exercises": data["exercises"]}
 
     @classmethod
     def from_json_dict(cls, data: dict) -> "SubmissionResult":

@@ -26,12 +26,13 @@ def suite_files(suites: Path, exercises: tuple[str, ...]) -> list[Path]:
 
 def run_suites(submission: Submission, zygote: Zygote, *, suites: Path = SUITES,
                exercises: tuple[str, ...] = EXERCISES, sandbox: dict | None = None,
-               limits: Limits | None = None) -> dict[str, ExerciseResult]:
-    """Grade each exercise's file with its suite; one exercise's trouble never stops another."""
+               limits: Limits | None = None, seed: int | None = None) -> dict[str, ExerciseResult]:
+    """Grade each exercise's file with its suite; one exercise's trouble never stops another.
+    With a ``seed`` the suites run on the seeded course; without, on moto's defaults (public checks)."""
     files = {exercise: submission.sources[EXERCISE_FILES[exercise]]
              for exercise in exercises if exercise not in submission.problems}
     plugin = GradingPlugin(StagedFiles(files, {e: p for e, p in submission.problems.items() if e in exercises}),
-                           zygote, sandbox, limits)
+                           zygote, sandbox, limits, seed)
     try:
         code = _pytest(suite_files(suites, exercises), suites, plugin)
     finally:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from grader.results import Status
+
 CORPUS = Path(__file__).parent / "corpus"
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.yaml").is_file())
 
@@ -24,6 +26,8 @@ def test_corpus_submission(grader, case):
     expect = yaml.safe_load((CORPUS / case / "expect.yaml").read_text())
     result = grader.grade(CORPUS / case).exercises[expect["exercise"]]
     outcome = {t.name: t for t in result.tests}
+    grader_errors = {n: t.feedback for n, t in outcome.items() if t.status is Status.GRADER_ERROR}
+    assert not grader_errors, f"a submission's mistake must fail its tests with feedback: {grader_errors}"
     if expect.get("full_marks"):
         failing = {n: t.feedback for n, t in outcome.items() if not t.passed}
         assert not failing and result.score == result.max_score, failing

@@ -152,7 +152,7 @@ def test_runtime_grades_a_kept_cell_and_reports_each_test(capsys):
         runtime.run_hidden("payment", "charges_once_pays_and_sends_receipt")
     runtime.brokerlab_cell("payment_handler.py", (SOLUTIONS / "payment_handler.py").read_text())
     runtime.run_hidden("payment", "charges_once_pays_and_sends_receipt")
-    assert "Passed: 5 of 5 points." in capsys.readouterr().out
+    assert "Passed: 4 of 4 points." in capsys.readouterr().out
     runtime.brokerlab_cell("payment_handler.py", (EXERCISES / "payment_handler.py").read_text())
     with pytest.raises(runtime.HiddenTestFailed, match="NotImplementedError"):
         runtime.run_hidden("payment", "charges_once_pays_and_sends_receipt")

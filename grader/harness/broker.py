@@ -4,8 +4,10 @@ Verdicts about queues come from here (what is stored, what is in flight, what wa
 requests were made with which parameters), never from what a student's function returns.
 
 The student's boto3 client reaches exactly one thing: the SQS actions the exercises need
-(``ACTIONS``), in the JSON protocol botocore speaks, on an SQS host, handed straight to moto's SQS
-handler in the grader's account. Any other service, host, path, protocol or action (moto's admin
+(``ACTIONS``), in the JSON protocol botocore speaks, on the run's endpoint (``AWS_ENDPOINT_URL`` of
+the box), signed for the run's region, handed straight to moto's SQS handler in the run's account
+(all three drawn from the course seed, see ``seeded``). Only the client the grader handed to the
+student's function is served, except in ``main()``, which makes its own. Any other service, host, path, protocol or action (moto's admin
 API included) is refused with an error the student's code sees; nothing is ever routed to the rest
 of moto, so the grading process makes no connection on a submission's behalf. The request log is
 written by that handler from what moto itself parsed and executed, not from a parse of ours.
@@ -13,11 +15,12 @@ written by that handler from what moto itself parsed and executed, not from a pa
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import signal
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest
@@ -28,6 +31,8 @@ from moto.core.request import normalize_request
 from moto.sqs.responses import SQSResponse
 
 from grader.harness.clock import VirtualClock
+from grader.harness.seeded import Course
+from grader.harness.verdict import PreconditionBroken
 
 REGION = "us-east-1"
 ACTIONS = frozenset({
@@ -73,16 +78,39 @@ class _GradedSQS(SQSResponse):
         self._broker = broker
 
     def get_current_account(self) -> str:
-        return DEFAULT_ACCOUNT_ID
+        return self._broker.account
 
     def call_action(self) -> Any:
         action = self._get_action()
         if action not in ACTIONS:
             raise Refused(f"the action {str(action)[:60]!r} is not one the exercises use")
+        self._broker.check_caller(self.get_access_key(), self.region, self._get_param("QueueUrl"))
         status, headers, body = super().call_action()
         params = dict(getattr(self, "params", {}) or {})
-        self._broker.requests.append(Request(action, params, int(status)))
+        returned = 0
+        if action == "ReceiveMessage" and int(status) == 200:
+            try:
+                returned = len(json.loads(body or "{}").get("Messages", []))
+            except (ValueError, AttributeError):
+                returned = 0
+        self._broker.requests.append(Request(action, params, int(status), returned))
         return status, headers, body
+
+    def delete_message_batch(self) -> Any:
+        """moto's DeleteMessageBatch, except that the entries a test planned to fail are reported
+        in ``Failed`` and their messages stay, as SQS does when an entry fails."""
+        from moto.core.responses import ActionResult
+
+        entries = self._get_param("Entries", [])
+        if not entries or not self._broker.planned_batch_failures:
+            return super().delete_message_batch()
+        queue_name = self._get_queue_name()
+        failing = [e for e in entries if self._broker.fails_now(queue_name, e.get("ReceiptHandle"))]
+        kept = [e for e in entries if e not in failing]
+        success, failed = self.sqs_backend.delete_message_batch(queue_name, kept) if kept else ([], [])
+        failed = list(failed) + [{"Id": e.get("Id"), "SenderFault": False, "Code": "InternalError",
+                                  "Message": "We encountered an internal error. Please try again."} for e in failing]
+        return ActionResult({"Successful": [{"Id": i} for i in success], "Failed": failed})
 
 
 @dataclass(frozen=True)
@@ -92,6 +120,7 @@ class Request:
     action: str
     params: dict[str, Any]
     status: int = 200
+    returned: int = 0  # for ReceiveMessage: how many messages the broker delivered
 
 
 def start_mock() -> Any:
@@ -105,16 +134,30 @@ def start_mock() -> Any:
 
 
 class Broker:
-    """A fresh, empty moto SQS for one test, on the test's virtual clock (moto must be started)."""
+    """A fresh, empty moto SQS for one test, on the test's virtual clock (moto must be started).
 
-    def __init__(self, clock: VirtualClock) -> None:
+    Without a ``course`` it is moto's default account and region on AWS's own host (the bulk
+    engine's warm-up); the hidden suites always give one."""
+
+    def __init__(self, clock: VirtualClock, course: Course | None = None, label: str = "") -> None:
         self.clock = clock
+        self.course = course
+        self.account = course.account if course else DEFAULT_ACCOUNT_ID
+        self.region = course.region if course else REGION
+        self.endpoint = course.endpoint if course else f"https://sqs.{REGION}.amazonaws.com"
+        self.label = label
         self.requests: list[Request] = []
+        self.refusals: list[str] = []
+        self.own_clients = False  # main() makes its own client; the other functions use the one given
+        self.slept = 0.0
+        self.planned_batch_failures: dict[str, int] = {}  # message body -> DeleteMessageBatch entries to fail
 
     def __enter__(self) -> "Broker":
+        from moto.moto_api._internal import mock_random
         from moto.sqs.models import sqs_backends
 
-        sqs_backends[DEFAULT_ACCOUNT_ID].reset()
+        sqs_backends[self.account].reset()
+        mock_random.seed(f"{self.course.seed if self.course else 0}/{self.label}")  # message ids, receipts
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -125,6 +168,7 @@ class Broker:
         return self.clock.now()
 
     def sleep(self, seconds: float) -> None:
+        self.slept += max(seconds, 0.0)
         self.clock.advance(seconds)
 
     def aws(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -134,6 +178,7 @@ class Broker:
             with _deadline(DISPATCH_SECONDS):
                 status, response_headers, content = _GradedSQS(self)._dispatch(normalize_request(prepared))
         except Refused as exc:
+            self.refusals.append(str(exc))
             return _error(400, "AccessDenied", f"Refused by the grader: {exc}.")
         except Exception as exc:  # moto choked on what the student sent: a bad request, theirs
             return _error(400, "InvalidRequest", f"The broker could not handle this request ({type(exc).__name__}).")
@@ -141,11 +186,16 @@ class Broker:
             content = content.encode("utf-8")
         return int(status), {str(k): str(v) for k, v in dict(response_headers).items()}, content or b""
 
-    @staticmethod
-    def _admit(method: str, url: str, headers: dict[str, str], body: bytes) -> AWSPreparedRequest:
+    def _admit(self, method: str, url: str, headers: dict[str, str], body: bytes) -> AWSPreparedRequest:
         """The request as moto will see it, if it is one the exercises may make."""
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not SQS_HOST.match(parts.hostname or "") \
+        if self.course is not None:
+            served = urlsplit(self.endpoint)
+            if (parts.scheme, parts.hostname, parts.port) != (served.scheme, served.hostname, served.port) \
+                    or parts.username or parts.password:
+                raise Refused(f"only the SQS broker at AWS_ENDPOINT_URL ({self.endpoint}) is reachable, "
+                              f"not {(parts.hostname or url)[:80]}")
+        elif parts.scheme not in ("http", "https") or not SQS_HOST.match(parts.hostname or "") \
                 or parts.port not in (None, 443, 80) or parts.username or parts.password:
             raise Refused(f"only Amazon SQS is reachable, not {(parts.hostname or url)[:80]}")
         if parts.query or parts.fragment or not QUEUE_PATH.match(parts.path or "/"):
@@ -162,12 +212,44 @@ class Broker:
         for key, value in headers.items():
             if key.lower() not in ("content-encoding", "transfer-encoding"):
                 http_headers[key] = value
-        return AWSPreparedRequest(method=method, url=f"{parts.scheme}://{parts.hostname}{parts.path or '/'}",
+        return AWSPreparedRequest(method=method, url=f"{parts.scheme}://{parts.netloc}{parts.path or '/'}",
                                   headers=http_headers, body=body, stream_output=False)
+
+    def check_caller(self, access_key: str, region: str, queue_url: object) -> None:
+        """Refuse a request from a client the student's code made itself (outside main()), one
+        signed for another region, or one naming a queue of another account."""
+        if self.course is None:
+            return
+        if access_key != self.course.key and not self.own_clients:
+            raise Refused("this request came from an SQS client your code made itself (at import, or in the "
+                          "function); the exercise's functions must use the `sqs` client they are given")
+        if region != self.region:
+            raise Refused(f"this broker serves the region in AWS_DEFAULT_REGION ({self.region}); the request "
+                          f"was signed for {region[:40]}")
+        if isinstance(queue_url, str) and queue_url.startswith(("http://", "https://")):
+            path = urlsplit(queue_url).path.strip("/").split("/")
+            if len(path) != 2 or path[0] != self.account:
+                raise Refused(f"the queue URL {queue_url[:120]!r} is not one this broker gave out: use the URL "
+                              "that create_queue or get_queue_url returned")
 
     def mark(self, action: str) -> None:
         """Put a grader's event (e.g. "Handled") in the request log, to judge the order of calls."""
         self.requests.append(Request(action, {}))
+
+    def fail_batch_deletes(self, bodies: Iterable[str], times: int = 1) -> None:
+        """Have DeleteMessageBatch report the entries of these messages as failed, ``times`` each."""
+        for body in bodies:
+            self.planned_batch_failures[body] = times
+
+    def fails_now(self, queue_name: str, receipt: object) -> bool:
+        queue = self._backend().queues.get(queue_name)
+        if queue is None or not isinstance(receipt, str):
+            return False
+        message = next((m for m in queue._messages if m.had_receipt_handle(receipt)), None)
+        if message is None or self.planned_batch_failures.get(message.body, 0) <= 0:
+            return False
+        self.planned_batch_failures[message.body] -= 1
+        return True
 
     # set-up -----------------------------------------------------------------------------------------
     def create_queue(self, name: str, **attributes: int | str) -> str:
@@ -175,9 +257,8 @@ class Broker:
         self._backend().create_queue(name, **{k: str(v) for k, v in attributes.items()})
         return self.url(name)
 
-    @staticmethod
-    def url(name: str) -> str:
-        return f"https://sqs.{REGION}.amazonaws.com/{DEFAULT_ACCOUNT_ID}/{name}"
+    def url(self, name: str) -> str:
+        return f"{self.endpoint}/{self.account}/{name}"
 
     def send(self, url: str, body: str, delay: int = 0) -> str:
         """Put a message in the queue (straight into moto: set-up need not pay for HTTP)."""
@@ -187,25 +268,33 @@ class Broker:
         """Receive as another consumer would, putting ``count`` messages in flight."""
         return len(self._backend().receive_message(self._name(url), count, 0, visibility))
 
-    @staticmethod
-    def _backend() -> Any:
+    def _backend(self) -> Any:
         from moto.sqs.models import sqs_backends
 
-        return sqs_backends[DEFAULT_ACCOUNT_ID][REGION]
+        return sqs_backends[self.account][self.region]
 
     @staticmethod
     def _name(url: str) -> str:
         return url.rstrip("/").rsplit("/", 1)[-1]
 
     # inspection -------------------------------------------------------------------------------------
+    def exists(self, name: str) -> bool:
+        return name in self._backend().queues
+
     def queue(self, url: str) -> Any:
-        return self._backend().queues[self._name(url)]
+        """The queue at ``url``; a test whose queue the student's code never created fails with that."""
+        queue = self._backend().queues.get(self._name(url))
+        if queue is None:
+            raise PreconditionBroken(f"The broker has no queue named {self._name(url)!r}: it was never created "
+                                     "(or not in this account and region), so there is nothing to check.")
+        return queue
 
     def queue_names(self) -> list[str]:
         return sorted(self._backend().queues)
 
     def attributes(self, url: str) -> dict[str, str]:
         """The queue's attributes as GetQueueAttributes would give them (strings)."""
+        self.queue(url)
         return {k: str(v) for k, v in self._backend().get_queue_attributes(self._name(url), ["All"]).items()}
 
     def stored(self, url: str) -> list[Any]:
@@ -224,6 +313,10 @@ class Broker:
     def calls(self, action: str) -> list[dict[str, Any]]:
         """The parameters of each call of ``action`` the student's code made, in order."""
         return [r.params for r in self.requests if r.action == action]
+
+    def delivered(self) -> int:
+        """How many messages the student's receives were given, redeliveries included."""
+        return sum(r.returned for r in self.requests if r.action == "ReceiveMessage")
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:

@@ -7,13 +7,13 @@ point (``SimulatedCrash``), as a consumer dies mid-message and the broker redeli
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.harness.seeded import Data
 from grader.sandbox.client import (Database, SimulatedCrash, StudentCrashed, StudentProcess,
                                    StudentRaised)
 from grader.bulk.cleanup import remove_tree
@@ -118,23 +118,28 @@ class Delivery:
 
 
 class PaymentWorld:
-    """One order, one payment message, and the student's handler receiving it again and again."""
+    """Pending orders in one database, their payment messages, and the student's handler
+    receiving them again and again. ``message`` is the first order's; most tests have just one."""
 
-    def __init__(self, student: StudentProcess | None, folder: Path, space: ScratchSpace,
-                 amount_cents: int = 4999, label: str = "7f3a") -> None:
+    def __init__(self, student: StudentProcess | None, folder: Path, space: ScratchSpace, data: Data,
+                 orders: int = 1, amount_cents: int | None = None) -> None:
         self.student = student
         self.gateway = Gateway()
         self.mailer = Mailer()
         self.folder, self.space = folder, space
         self.db_path = folder / DB_NAME  # made here while only root can write in the folder
-        # one payment per test: ids of its own, as the handler's process serves test after test
-        tag = hashlib.sha1(label.encode()).hexdigest()[:6]
-        self.message = {"transaction_id": f"txn-{tag}", "order_id": f"ORD-{tag}", "card_token": "tok_visa_4242",
-                        "amount_cents": amount_cents, "email": "ada@example.com"}
+        # ids, cards, amounts and addresses of their own: nothing to guess, nothing shared between
+        # tests (the handler's process serves test after test) or between the orders of one test
+        self.messages = [data.payment() for _ in range(orders)]
+        if amount_cents is not None:
+            for message in self.messages:
+                message["amount_cents"] = amount_cents
+        self.message = self.messages[0]
         with sqlite3.connect(self.db_path) as db:
             db.execute(SCHEMA)
-            db.execute("INSERT INTO orders VALUES (?, ?, 'pending', NULL)",
-                       (self.message["order_id"], amount_cents))
+            for message in self.messages:
+                db.execute("INSERT INTO orders VALUES (?, ?, 'pending', NULL)",
+                           (message["order_id"], message["amount_cents"]))
         db.close()
         self.deliveries: list[Delivery] = []
 
@@ -157,21 +162,24 @@ class PaymentWorld:
         self.deliveries.append(delivery)
         return delivery
 
-    def deliver_until_acknowledged(self, limit: int = 6) -> Delivery:
+    def deliver_until_acknowledged(self, limit: int = 6, body: str | None = None) -> Delivery:
         """Redeliver, as the broker does, until the handler returns (or the limit runs out)."""
         for _ in range(limit):
-            delivery = self.deliver()
+            delivery = self.deliver(body)
             if delivery.acknowledged:
                 return delivery
         return delivery
 
-    def order(self) -> tuple[str, str | None]:
-        """The order's status and charge id, as committed: read from copies of the database and
-        its journal (never through a link, only regular files, at most ``COPY_LIMIT`` bytes in
-        all), so sqlite rolls back what the student's code left uncommitted and the grader never
-        opens what the student made. ``orders`` must still be the contract's table (a view or a
-        trigger of the student's could make the grader's own query spin or swell), and the query
-        has a step budget."""
+    def body_of(self, message: dict[str, Any]) -> str:
+        return json.dumps(message)
+
+    def order(self, order_id: str | None = None) -> tuple[str, str | None]:
+        """An order's status and charge id (the first order's by default), as committed: read
+        from copies of the database and its journal (never through a link, only regular files,
+        at most ``COPY_LIMIT`` bytes in all), so sqlite rolls back what the student's code left
+        uncommitted and the grader never opens what the student made. ``orders`` must still be
+        the contract's table (a view or a trigger of the student's could make the grader's own
+        query spin or swell), and the query has a step budget."""
         copy = self.space.private_copy(self.folder, [DB_NAME + suffix for suffix in ("", "-journal", "-wal")],
                                        limit=COPY_LIMIT)
         try:
@@ -186,7 +194,7 @@ class PaymentWorld:
                     return ("unreadable", None)
                 row = db.execute("SELECT substr(CAST(status AS TEXT), 1, 200), substr(CAST(charge_id AS TEXT), 1, 200),"
                                  " charge_id IS NULL FROM orders WHERE order_id = ?",
-                                 (self.message["order_id"],)).fetchone()
+                                 (order_id or self.message["order_id"],)).fetchone()
             finally:
                 db.close()
         except sqlite3.Error:

@@ -3,7 +3,8 @@
 It guarantees: every test has points (``@pytest.mark.grade``); every outcome becomes one
 ``TestResult`` whose feedback names the concept the code got wrong, never the test's source; the
 student's code only ever runs in a worker (the ``producer``, ``consumer`` and ``payment``
-fixtures), on a fresh broker and a virtual clock per test; an exercise whose file cannot be
+fixtures), on a fresh broker and a virtual clock per test, with data, account, region, endpoint and
+time zone drawn from the course seed (``course``, ``data``); an exercise whose file cannot be
 imported is tried once, and its tests all score 0 with that one reason. An exercise's tests share
 one worker in order (as calls within a test do), and a worker that crashed or ran out of time is
 replaced by a fresh copy of the freshly imported module before the next test.
@@ -21,9 +22,12 @@ import pytest
 from grader.harness.broker import Broker, start_mock
 from grader.harness.clock import VirtualClock
 from grader.harness.payments import PaymentWorld
+from grader.harness.seeded import Course, Data
+from grader.harness.verdict import Mistake, PreconditionBroken, expect  # noqa: F401 - the suites' API
 from grader.results import Status, TestResult
-from grader.sandbox.client import (Limits, MissingFunction, NotGradable, Sandbox, SandboxFailure, StudentCrashed,
-                                   StudentFailure, StudentProcess, StudentRaised, StudentTimeout, Zygote)
+from grader.sandbox.client import (Limits, MissingFunction, NotGradable, Sandbox, SandboxFailure, SqsClient,
+                                   StudentCrashed, StudentFailure, StudentProcess, StudentRaised, StudentTimeout,
+                                   Zygote)
 from grader.sandbox.scratch import ScratchSpace
 
 MODULE_NAMES = {"producer": "sqs_producer", "consumer": "sqs_consumer", "payment": "payment_handler"}
@@ -38,16 +42,6 @@ class SpaceFull(StudentFailure):
                          "could not even start: clean up what your code writes.")
 
 
-class Mistake(AssertionError):
-    """A behaviour the contract excludes; its message is feedback for the student."""
-
-
-def expect(condition: object, feedback: str) -> None:
-    """Fail the test with ``feedback`` (what the code did, in the course's terms) unless ``condition``."""
-    if not condition:
-        raise Mistake(feedback)
-
-
 @dataclass
 class Submission:
     """The exercise files of one submission, as the runner staged them."""
@@ -60,8 +54,10 @@ class GradingPlugin:
     """Fixtures and result collection for one grading run of one submission."""
 
     def __init__(self, submission: Submission, zygote: Zygote, sandbox: dict[str, Any] | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, seed: int | None = None) -> None:
         self.submission = submission
+        # the hidden suites run with a course (seeded); the public checks on moto's defaults
+        self._course = Course.from_seed(seed) if seed is not None else None
         self.zygote = zygote
         self.sandbox = sandbox or {}
         self.limits = limits or Limits()
@@ -98,9 +94,27 @@ class GradingPlugin:
             self._mock = start_mock()
 
     @pytest.fixture
-    def broker(self, aws: None, clock: VirtualClock) -> Iterator[Broker]:
-        """A fresh, empty moto SQS for this test."""
-        with Broker(clock) as broker:
+    def course(self) -> Course | None:
+        """The run's account, region, endpoint and time zone (from the course seed)."""
+        return self._course
+
+    @pytest.fixture
+    def data(self, request: pytest.FixtureRequest) -> Data:
+        """This test's names, task contents, amounts and ids (from the seed and the test's name)."""
+        return (self._course or Course.from_seed(0)).data(request.node.name)
+
+    @pytest.fixture
+    def sqs(self) -> SqsClient:
+        """Stands for the SQS client handed to the student's functions: the only one the broker
+        serves outside main()."""
+        if self._course is None:
+            return SqsClient()
+        return SqsClient(region=self._course.region, key=self._course.key)
+
+    @pytest.fixture
+    def broker(self, aws: None, clock: VirtualClock, request: pytest.FixtureRequest) -> Iterator[Broker]:
+        """A fresh, empty moto SQS for this test, in the run's account and region."""
+        with Broker(clock, self._course, request.node.name) as broker:
             yield broker
 
     @pytest.fixture
@@ -116,8 +130,9 @@ class GradingPlugin:
 
     def _sandbox(self, exercise: str) -> Sandbox:
         if exercise not in self._sandboxes:
+            settings = {**self.sandbox, **({"env": self._course.box_env()} if self._course else {})}
             self._sandboxes[exercise] = Sandbox(self.zygote, MODULE_NAMES[exercise], self.submission.files[exercise],
-                                                self.space, exercise, self.limits, self.sandbox)
+                                                self.space, exercise, self.limits, settings)
         return self._sandboxes[exercise]
 
     def _student(self, exercise: str, broker: Broker, scratch: Path, request: pytest.FixtureRequest
@@ -158,11 +173,14 @@ class GradingPlugin:
         yield from self._student("payment", broker, scratch, request)
 
     @pytest.fixture
-    def shop(self, scratch: Path, request: pytest.FixtureRequest) -> PaymentWorld:
+    def shop(self, scratch: Path, data: Data, request: pytest.FixtureRequest) -> PaymentWorld:
         """One pending order, its payment message, a gateway, a mailer, and the student's handler
-        (started after the database exists, so the sandbox hands it over to the worker)."""
+        (started after the database exists, so the sandbox hands it over to the worker); a test
+        marked ``orders(n)`` gets n orders in the same database."""
+        marker = request.node.get_closest_marker("orders")
         try:
-            world = PaymentWorld(None, scratch, self.space, label=request.node.name)
+            world = PaymentWorld(None, scratch, self.space, data, orders=marker.args[0] if marker else 1,
+                                 **(marker.kwargs if marker else {}))
         except (OSError, sqlite3.OperationalError) as exc:
             if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
@@ -173,6 +191,7 @@ class GradingPlugin:
     # -- hooks ---------------------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "grade(points, concept, lesson): points and teaching of a test")
+        config.addinivalue_line("markers", "orders(n, amount_cents=None): n orders in one database")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:

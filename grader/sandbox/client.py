@@ -88,9 +88,11 @@ class SimulatedCrash(Exception):
 
 @dataclass(frozen=True)
 class SqsClient:
-    """Stands for a boto3 SQS client; the worker builds a real one that forwards to the broker."""
+    """Stands for a boto3 SQS client; the worker builds a real one that forwards to the broker,
+    signing with ``key`` (the broker serves no other client outside main())."""
 
     region: str = "us-east-1"
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,7 @@ class Conversation:
 
     def encode(self, value: Any) -> Any:
         if isinstance(value, SqsClient):
-            return {"$sqs": {"region": value.region}}
+            return {"$sqs": {"region": value.region, "key": value.key}}
         if isinstance(value, Database):
             return {"$sqlite": value.path}
         if isinstance(value, _dt.datetime):

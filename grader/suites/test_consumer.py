@@ -6,9 +6,8 @@ import json
 import pytest
 
 from grader.harness.plugin import expect
-from grader.sandbox.client import SqsClient, StudentRaised
+from grader.sandbox.client import StudentRaised
 
-SQS = SqsClient()
 TASK_TYPES = ("resize_image", "send_email", "process_order", "generate_report")
 ACK_LESSON = ("With manual acknowledgements a message is deleted only after the handler has returned; "
               "deleting it earlier is auto-ack, and a crash while handling would lose it.")
@@ -18,8 +17,10 @@ STOP_LESSON = ("A consumer must end when the queue stays empty: stop after max_e
                "returned nothing (the course's loop `continue`s for ever).")
 
 
-def task(n: int, task_type: str = "resize_image") -> str:
-    return json.dumps({"taskType": task_type, "data": {"n": n}, "timestamp": "2024-01-15T09:30:00Z"})
+def task(n: int, task_type: str = "resize_image", data=None) -> str:
+    """A valid task body; ``data`` (the test's seeded values) makes its contents unguessable."""
+    content = {"n": n, **(data.task_data() if data is not None else {})}
+    return json.dumps({"taskType": task_type, "data": content, "timestamp": "2024-01-15T09:30:00Z"})
 
 
 class Recorder:
@@ -46,17 +47,17 @@ class Recorder:
         return "done"
 
 
-def consume(consumer, url: str, handler, **kwargs):
+def consume(consumer, sqs, url: str, *handler, **kwargs):
     try:
-        return consumer.call("consume_messages", SQS, url, handler, **kwargs)
+        return consumer.call("consume_messages", sqs, url, *handler, **kwargs)
     except StudentRaised as exc:
         expect(False, f"consume_messages raised {exc.type_name}: {exc.message[:200]} — a handler's failure "
                       "must be counted, and the consumer must carry on.")
 
 
-def fill(broker, name: str, count: int) -> tuple[str, list[str]]:
-    url = broker.create_queue(name)
-    bodies = [task(i, TASK_TYPES[i % 4]) for i in range(count)]
+def fill(broker, data, name: str, count: int) -> tuple[str, list[str]]:
+    url = broker.create_queue(data.name(name))
+    bodies = [task(i, TASK_TYPES[i % 4], data) for i in range(count)]
     for body in bodies:
         broker.send(url, body)
     return url, bodies
@@ -64,11 +65,16 @@ def fill(broker, name: str, count: int) -> tuple[str, list[str]]:
 
 @pytest.mark.grade(points=2, concept="message validation",
                    lesson="process_task decodes the JSON body and returns the task as a dict.")
-def test_process_task_valid(consumer):
-    for i, task_type in enumerate(TASK_TYPES):
-        body = task(i, task_type)
-        got = consumer.call("process_task", body)
-        expect(got == json.loads(body), f"process_task({body!r}) returned {got!r}, not the decoded task.")
+def test_process_task_valid(consumer, data):
+    bodies = [task(i, task_type, data) for i, task_type in enumerate(TASK_TYPES)]
+    bodies.append(json.dumps({"taskType": data.rng.choice(TASK_TYPES), "data": {}, "timestamp": "2024-01-15T09:30:00Z"}))
+    for body in bodies:
+        try:
+            got = consumer.call("process_task", body)
+        except StudentRaised as exc:
+            expect(False, f"process_task({body[:160]!r}) raised {exc.type_name}: any object is valid data, the "
+                          "empty object {} included.")
+        expect(got == json.loads(body), f"process_task({body[:160]!r}) returned {got!r}, not the decoded task.")
 
 
 MALFORMED = [
@@ -84,7 +90,7 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.grade(points=4, concept="message validation",
+@pytest.mark.grade(points=3, concept="message validation",
                    lesson="A consumer must reject a malformed message with ValueError (json.JSONDecodeError is one); "
                           "a KeyError or TypeError leaking out tells the caller nothing about the message.")
 def test_process_task_rejects_malformed(consumer):
@@ -100,22 +106,22 @@ def test_process_task_rejects_malformed(consumer):
 @pytest.mark.grade(points=2, concept="separating work from decoding",
                    lesson="The course's process_task sleeps and fails at random to simulate work; in the exercise "
                           "that belongs to main()'s handler: process_task only decodes and validates.")
-def test_process_task_no_side_work(consumer, clock):
+def test_process_task_no_side_work(consumer, clock, data):
     before = clock.now()
     for i in range(30):
         try:
-            consumer.call("process_task", task(i, TASK_TYPES[i % 4]))
+            consumer.call("process_task", task(i, TASK_TYPES[i % 4], data))
         except StudentRaised as exc:
             expect(False, f"process_task raised {exc.type_name} for a valid task (call {i + 1} of 30): it must "
                           "not fail at random.")
     expect(clock.now() == before, f"process_task slept for {clock.now() - before:g} s over 30 calls.")
 
 
-@pytest.mark.grade(points=4, concept="manual acknowledgement", lesson=ACK_LESSON)
-def test_consume_processes_and_deletes(consumer, broker):
-    url, bodies = fill(broker, "work", 5)
+@pytest.mark.grade(points=3, concept="manual acknowledgement", lesson=ACK_LESSON)
+def test_consume_processes_and_deletes(consumer, broker, sqs, data):
+    url, bodies = fill(broker, data, "work", 5)
     handler = Recorder(broker, url)
-    result = consume(consumer, url, handler, max_messages=5)
+    result = consume(consumer, sqs, url, handler, max_messages=5)
     expect(sorted(handler.seen) == sorted(bodies),
            f"The handler was called {len(handler.seen)} times for 5 messages (each exactly once expected).")
     left = broker.stored(url)
@@ -125,23 +131,23 @@ def test_consume_processes_and_deletes(consumer, broker):
                                                     "{'processed': 5, 'failed': 0}.")
 
 
-@pytest.mark.grade(points=5, concept="manual acknowledgement", lesson=ACK_LESSON)
-def test_ack_after_handler_returns(consumer, broker):
-    url, bodies = fill(broker, "acks", 4)
+@pytest.mark.grade(points=4, concept="manual acknowledgement", lesson=ACK_LESSON)
+def test_ack_after_handler_returns(consumer, broker, sqs, data):
+    url, bodies = fill(broker, data, "acks", 4)
     handler = Recorder(broker, url)
-    consume(consumer, url, handler, max_messages=4)
+    consume(consumer, sqs, url, handler, max_messages=4)
     expect(handler.seen, "The handler was never called.")
     expect(all(handler.stored_when_handled),
            "The message was deleted before your handler finished: that is auto-ack, and a crash would lose it.")
     expect(not broker.stored(url), "Messages were handled but not deleted afterwards.")
 
 
-@pytest.mark.grade(points=4, concept="at-least-once delivery", lesson=FAILURE_LESSON)
-def test_failed_message_not_deleted(consumer, broker):
-    url, bodies = fill(broker, "failing", 3)
+@pytest.mark.grade(points=3, concept="at-least-once delivery", lesson=FAILURE_LESSON)
+def test_failed_message_not_deleted(consumer, broker, sqs, data):
+    url, bodies = fill(broker, data, "failing", 3)
     bad = bodies[1]
     handler = Recorder(broker, url, fail={bad: 99})
-    result = consume(consumer, url, handler, max_messages=2, wait_time_seconds=1, visibility_timeout=30,
+    result = consume(consumer, sqs, url, handler, max_messages=2, wait_time_seconds=1, visibility_timeout=30,
                      max_empty_polls=2)
     expect(bad in handler.seen, "The handler never saw the failing message.")
     expect(broker.find(url, bad) is not None,
@@ -153,12 +159,12 @@ def test_failed_message_not_deleted(consumer, broker):
            f"consume_messages returned {result!r}; 2 handled and deleted, 1 failed delivery expected.")
 
 
-@pytest.mark.grade(points=4, concept="visibility timeout", lesson=FAILURE_LESSON)
-def test_failed_message_redelivered(consumer, broker):
-    url, bodies = fill(broker, "retry", 3)
+@pytest.mark.grade(points=3, concept="visibility timeout", lesson=FAILURE_LESSON)
+def test_failed_message_redelivered(consumer, broker, sqs, data):
+    url, bodies = fill(broker, data, "retry", 3)
     flaky = bodies[1]
     handler = Recorder(broker, url, fail={flaky: 1})
-    result = consume(consumer, url, handler, max_messages=3, wait_time_seconds=1, visibility_timeout=2,
+    result = consume(consumer, sqs, url, handler, max_messages=3, wait_time_seconds=1, visibility_timeout=2,
                      max_empty_polls=5)
     deliveries = [count for body, count in zip(handler.seen, handler.receive_counts) if body == flaky]
     expect(len(deliveries) >= 2,
@@ -170,29 +176,29 @@ def test_failed_message_redelivered(consumer, broker):
                                                     "{'processed': 3, 'failed': 1}.")
 
 
-@pytest.mark.grade(points=3, concept="error handling in consumers",
+@pytest.mark.grade(points=2, concept="error handling in consumers",
                    lesson="Any exception from the handler (not only ValueError) must be caught, counted and the "
                           "loop continued: one bad message must not take the consumer down.")
-def test_handler_error_never_escapes(consumer, broker):
-    url = broker.create_queue("errors")
-    first, second = task(1), task(2, "send_email")
+def test_handler_error_never_escapes(consumer, broker, sqs, data):
+    url = broker.create_queue(data.name("errors"))
+    first, second = task(1, data=data), task(2, "send_email", data)
     broker.send(url, first)
     broker.send(url, second)
     handler = Recorder(broker, url, fail={first: 99, second: 99}, errors={first: KeyError, second: RuntimeError})
-    result = consume(consumer, url, handler, max_messages=2, wait_time_seconds=1, max_empty_polls=1)
+    result = consume(consumer, sqs, url, handler, max_messages=2, wait_time_seconds=1, max_empty_polls=1)
     expect(isinstance(result, dict) and result.get("processed") == 0 and result.get("failed", 0) >= 2,
            f"Both handlers raised (KeyError, then RuntimeError); consume_messages returned {result!r}: "
            "each failed delivery must be counted in 'failed'.")
     expect(len(broker.stored(url)) == 2, "A message whose handler raised was deleted.")
 
 
-@pytest.mark.grade(points=3, concept="long polling",
+@pytest.mark.grade(points=2, concept="long polling",
                    lesson="Long polling (WaitTimeSeconds) lets the broker hold the request until a message arrives "
                           "instead of answering empty at once; the VisibilityTimeout you pass hides each received "
                           "message while you work on it. Pass both on every receive.")
-def test_long_polling_and_visibility(consumer, broker):
-    url, bodies = fill(broker, "polling", 3)
-    consume(consumer, url, Recorder(broker, url), max_messages=3, wait_time_seconds=7, visibility_timeout=45)
+def test_long_polling_and_visibility(consumer, broker, sqs, data):
+    url, bodies = fill(broker, data, "polling", 3)
+    consume(consumer, sqs, url, Recorder(broker, url), max_messages=3, wait_time_seconds=7, visibility_timeout=45)
     receives = broker.calls("ReceiveMessage")
     expect(receives, "consume_messages never called receive_message.")
     for params in receives:
@@ -204,16 +210,16 @@ def test_long_polling_and_visibility(consumer, broker):
                "visibility_timeout given (45).")
 
 
-@pytest.mark.grade(points=3, concept="prefetch and visibility",
+@pytest.mark.grade(points=2, concept="prefetch and visibility",
                    lesson="Every message you receive becomes invisible to other consumers: ask for at most "
                           "min(10, what you still need), or the extra ones sit in flight, unprocessed, until their "
                           "visibility timeout runs out.")
-def test_never_asks_more_than_needed(consumer, broker):
+def test_never_asks_more_than_needed(consumer, broker, sqs, data):
     for name, total, wanted in (("few", 10, 3), ("many", 25, 12)):
-        url, _ = fill(broker, name, total)
+        url, _ = fill(broker, data, name, total)
         handler = Recorder(broker, url)
         start = len(broker.requests)
-        result = consume(consumer, url, handler, max_messages=wanted)
+        result = consume(consumer, sqs, url, handler, max_messages=wanted)
         done = 0
         for request in broker.requests[start:]:
             if request.action == "Handled":
@@ -230,17 +236,17 @@ def test_never_asks_more_than_needed(consumer, broker):
         expect(result == {"processed": wanted, "failed": 0}, f"consume_messages returned {result!r}.")
 
 
-@pytest.mark.grade(points=4, concept="ending a consumer", lesson=STOP_LESSON)
-def test_stops_after_empty_polls(consumer, broker):
-    url = broker.create_queue("quiet")
-    result = consume(consumer, url, Recorder(broker, url), max_empty_polls=3)
+@pytest.mark.grade(points=3, concept="ending a consumer", lesson=STOP_LESSON)
+def test_stops_after_empty_polls(consumer, broker, sqs, data):
+    url = broker.create_queue(data.name("quiet"))
+    result = consume(consumer, sqs, url, Recorder(broker, url), max_empty_polls=3)
     receives = len(broker.calls("ReceiveMessage"))
     expect(receives == 3, f"On an empty queue with max_empty_polls=3 the consumer made {receives} receives, not 3.")
     expect(result == {"processed": 0, "failed": 0}, f"consume_messages returned {result!r} for an empty queue.")
-    late = broker.create_queue("late")
-    broker.send(late, task(7), delay=7)
+    late = broker.create_queue(data.name("late"))
+    broker.send(late, task(7, data=data), delay=7)
     start = len(broker.requests)
-    result = consume(consumer, late, Recorder(broker, late), max_empty_polls=2, wait_time_seconds=5)
+    result = consume(consumer, sqs, late, Recorder(broker, late), max_empty_polls=2, wait_time_seconds=5)
     receives = sum(1 for r in broker.requests[start:] if r.action == "ReceiveMessage")
     expect(result == {"processed": 1, "failed": 0}, f"A message arriving after one empty poll was not processed "
                                                     f"(consume_messages returned {result!r}).")
@@ -249,17 +255,138 @@ def test_stops_after_empty_polls(consumer, broker):
                           "that returned messages.")
 
 
-@pytest.mark.grade(points=2, concept="the course's step 2",
-                   lesson="main() is the course's step 2: consume up to 10 messages from task-queue with a handler "
-                          "that simulates 2 s of work and fails 10% of the time — and it must end on an empty queue.")
-def test_main_course_step2(consumer, broker, clock):
+@pytest.mark.grade(points=2, concept="at-least-once delivery", lesson=FAILURE_LESSON)
+def test_failed_counts_each_delivery(consumer, broker, sqs, data):
+    url, bodies = fill(broker, data, "twice", 2)
+    flaky = bodies[0]
+    handler = Recorder(broker, url, fail={flaky: 2})
+    result = consume(consumer, sqs, url, handler, max_messages=2, wait_time_seconds=1, visibility_timeout=2,
+                     max_empty_polls=5)
+    deliveries = handler.seen.count(flaky)
+    expect(deliveries == 3, f"The message that failed twice was handled {deliveries} time(s), not 3 (two failures, "
+                            "then a redelivery that succeeds).")
+    expect(result == {"processed": 2, "failed": 2},
+           f"One message's handler raised twice; consume_messages returned {result!r}: 'failed' counts deliveries "
+           "whose handler raised, so it is 2 (and 'processed' 2).")
+
+
+@pytest.mark.grade(points=2, concept="at-least-once delivery", lesson=FAILURE_LESSON)
+def test_failing_message_is_never_dropped(consumer, broker, sqs, data):
+    url, bodies = fill(broker, data, "stubborn", 2)
+    stubborn = bodies[1]
+    failures = data.int(4, 6)
+    handler = Recorder(broker, url, fail={stubborn: failures})
+    result = consume(consumer, sqs, url, handler, max_messages=2, wait_time_seconds=1, visibility_timeout=1,
+                     max_empty_polls=5)
+    deliveries = handler.seen.count(stubborn)
+    expect(deliveries == failures + 1,
+           f"A message whose handler raised {failures} times was handled {deliveries} time(s): it must stay in the "
+           "queue however often it fails, and be handled again each time the broker redelivers it.")
+    expect(not broker.stored(url) and result == {"processed": 2, "failed": failures},
+           f"consume_messages returned {result!r} with {len(broker.stored(url))} message(s) left; expected "
+           f"{{'processed': 2, 'failed': {failures}}} and an empty queue.")
+
+
+@pytest.mark.grade(points=2, concept="the consumer's defaults",
+                   lesson="The contract's defaults are max_messages=10, wait_time_seconds=5, visibility_timeout=30 "
+                          "and max_empty_polls=3, and handler=process_task: callers rely on them.")
+def test_consume_with_the_contracts_defaults(consumer, broker, sqs, data):
+    url, bodies = fill(broker, data, "defaults", data.int(12, 16))
+    result = consume(consumer, sqs, url, Recorder(broker, url))
+    expect(result == {"processed": 10, "failed": 0},
+           f"With {len(bodies)} messages waiting and the default max_messages (10), consume_messages returned "
+           f"{result!r}.")
+    for params in broker.calls("ReceiveMessage"):
+        expect(params.get("WaitTimeSeconds") == 5 and params.get("VisibilityTimeout") == 30,
+               f"By default a receive should wait 5 s and hide messages for 30 s; one asked for WaitTimeSeconds="
+               f"{params.get('WaitTimeSeconds')} and VisibilityTimeout={params.get('VisibilityTimeout')}.")
+    quiet = broker.create_queue(data.name("silent"))
+    start = len(broker.requests)
+    result = consume(consumer, sqs, quiet, Recorder(broker, quiet))
+    receives = sum(1 for r in broker.requests[start:] if r.action == "ReceiveMessage")
+    expect(receives == 3, f"On an empty queue with the default max_empty_polls (3) the consumer made {receives} "
+                          "receives.")
+    mixed = broker.create_queue(data.name("mixed"))
+    good, bad = task(1, "send_email", data), json.dumps({"taskType": "launch_rocket", "data": {}, "timestamp": "x"})
+    broker.send(mixed, good)
+    broker.send(mixed, bad)
+    result = consume(consumer, sqs, mixed, max_messages=2, wait_time_seconds=1, max_empty_polls=1)
+    expect(result == {"processed": 1, "failed": 1} and broker.bodies(mixed) == [bad],
+           f"Without a handler, consume_messages should use process_task: one valid task processed and deleted, "
+           f"one invalid one failed and left in the queue; it returned {result!r}.")
+
+
+@pytest.mark.grade(points=2, concept="batch acknowledgement",
+                   lesson="DeleteMessageBatch can succeed for some entries and fail for others: a message whose "
+                          "entry is in 'Failed' was not deleted (not acknowledged), so it is not processed yet and "
+                          "the broker will deliver it again.")
+def test_batch_delete_failures_are_not_acknowledged(consumer, broker, sqs, data):
+    url, bodies = fill(broker, data, "batch", 4)
+    unlucky = bodies[data.int(0, 3)]
+    broker.fail_batch_deletes([unlucky], times=1)
+    handler = Recorder(broker, url)
+    result = consume(consumer, sqs, url, handler, max_messages=4, wait_time_seconds=1, visibility_timeout=2,
+                     max_empty_polls=5)
+    left = broker.stored(url)
+    if broker.calls("DeleteMessageBatch") and broker.planned_batch_failures.get(unlucky) == 0:
+        expect(not left and handler.seen.count(unlucky) == 2,
+               f"The broker reported one entry of a DeleteMessageBatch as failed; that message was handled "
+               f"{handler.seen.count(unlucky)} time(s) and {len(left)} message(s) are left: it was counted as "
+               "acknowledged, so it was never handled and deleted again.")
+    expect(result == {"processed": 4, "failed": 0} and not left,
+           f"consume_messages returned {result!r} with {len(left)} message(s) left in the queue.")
+
+
+MAIN_LESSON = ("main() is the course's step 2: consume up to 10 messages from task-queue with a handler that "
+               "simulates 2 s of work (time.sleep(2)) and fails 10% of the time; it makes its own client with "
+               "boto3.client('sqs'), so AWS_ENDPOINT_URL and AWS_DEFAULT_REGION say which broker it talks to.")
+
+
+def run_main(consumer, broker, how: str = "main") -> None:
+    broker.own_clients = True
+    try:
+        consumer.call(how)
+    except StudentRaised as exc:
+        refused = next((f" The broker refused: {r}." for r in broker.refusals[:1] if r not in exc.message), "")
+        expect(False, f"{'main()' if how == 'main' else 'python sqs_consumer.py'} raised {exc.type_name}: "
+                      f"{exc.message[:300]}{refused}")
+
+
+MAIN_RUNS = 20  # 10% failures: none in 200 deliveries has a chance below 1e-9
+
+
+@pytest.mark.grade(points=2, concept="the course's step 2", lesson=MAIN_LESSON)
+def test_main_course_step2(consumer, broker, data):
     url = broker.create_queue("task-queue")
-    for i in range(4):
-        broker.send(url, task(i, TASK_TYPES[i]))
-    start = clock.now()
-    consumer.call("main")
-    deleted = 4 - len(broker.stored(url))
-    expect(deleted >= 1, "main() deleted no message from task-queue.")
-    expect(clock.now() - start >= 2 * deleted,
-           f"main() handled {deleted} messages in {clock.now() - start:.0f} s: its handler should simulate 2 s of "
-           "work each (time.sleep(2)).")
+    total = data.int(22, 30)
+    for i in range(total):
+        broker.send(url, task(i, TASK_TYPES[i % 4], data))
+    deleted = delivered = 0
+    for run in range(MAIN_RUNS):
+        before, delivered_before = len(broker.stored(url)), broker.delivered()
+        run_main(consumer, broker)
+        now_deleted = before - len(broker.stored(url))
+        expect(now_deleted == 10, f"With {before} tasks in task-queue (in region {broker.region}), main() deleted "
+                                  f"{now_deleted}: it should consume exactly 10.")
+        deleted += now_deleted
+        delivered += broker.delivered() - delivered_before
+        for i in range(10):
+            broker.send(url, task(total + 10 * run + i, TASK_TYPES[i % 4], data))
+    expect(2 * deleted <= broker.slept <= 2 * delivered + 2 * MAIN_RUNS,
+           f"Over {MAIN_RUNS} runs main() handled {delivered} deliveries ({deleted} acknowledged) and slept "
+           f"{broker.slept:g} s of (virtual) time: its handler should simulate 2 s of work for each message "
+           "(time.sleep(2)).")
+    failures = delivered - deleted
+    expect(0 < failures <= delivered // 2,
+           f"Over {MAIN_RUNS} runs of main(), {failures} of {delivered} deliveries failed: its handler should fail "
+           "10% of the time (e.g. random.random() < 0.1), so that the redelivery of failed messages shows.")
+
+
+@pytest.mark.grade(points=1, concept="the course's step 2", lesson=MAIN_LESSON)
+def test_runs_main_as_a_script(consumer, broker, data):
+    url = broker.create_queue("task-queue")
+    for i in range(3):
+        broker.send(url, task(i, TASK_TYPES[i], data))
+    run_main(consumer, broker, "__main__")
+    expect(len(broker.stored(url)) < 3, "python sqs_consumer.py consumed nothing from task-queue: run main() under "
+                                        "`if __name__ == \"__main__\":`.")

@@ -8,9 +8,8 @@ import re
 import pytest
 
 from grader.harness.plugin import expect
-from grader.sandbox.client import SqsClient, StudentRaised
+from grader.sandbox.client import StudentRaised
 
-SQS = SqsClient()
 UTC = dt.timezone.utc
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
 COURSE_TASKS = [
@@ -52,71 +51,92 @@ def queue_url(broker, name: str) -> str:
     return broker.url(name)
 
 
+def created(broker, name: str, what: str) -> str:
+    """The URL of the queue ``what`` should have created; the test fails with that sentence if it did not."""
+    expect(broker.exists(name), f"{what} did not create a queue named {name!r} (the broker has "
+                                f"{broker.queue_names() or 'no queue'}).")
+    return queue_url(broker, name)
+
+
+def printed_numbers(text: str) -> list[int]:
+    """The whole numbers in the last lines printed (where a status read at the end is)."""
+    tail = [line for line in text.splitlines() if line.strip()][-8:]
+    return [int(n) for n in re.findall(r"(?<![\w.-])\d+(?![\w-]|\.\d)", "\n".join(tail))]
+
+
 @pytest.mark.grade(points=3, concept="queue attributes", lesson=ATTRIBUTES_LESSON)
-def test_create_queue_sets_attributes(producer, broker):
-    returned = producer.call("create_queue", SQS, "orders-queue", 45, 3600)
-    expect("orders-queue" in broker.queue_names(), "create_queue did not create a queue named 'orders-queue'.")
-    attrs = broker.attributes(queue_url(broker, "orders-queue"))
-    expect(attrs.get("VisibilityTimeout") == "45" and attrs.get("MessageRetentionPeriod") == "3600",
-           f"create_queue(sqs, 'orders-queue', 45, 3600) made a queue with VisibilityTimeout="
+def test_create_queue_sets_attributes(producer, broker, sqs, data):
+    name, visibility, retention = data.name("orders"), data.int(31, 900), data.int(600, 604800, (86400,))
+    returned = producer.call("create_queue", sqs, name, visibility, retention)
+    url = created(broker, name, f"create_queue(sqs, {name!r}, {visibility}, {retention})")
+    attrs = broker.attributes(url)
+    expect(attrs.get("VisibilityTimeout") == str(visibility) and attrs.get("MessageRetentionPeriod") == str(retention),
+           f"create_queue(sqs, {name!r}, {visibility}, {retention}) made a queue with VisibilityTimeout="
            f"{attrs.get('VisibilityTimeout')} and MessageRetentionPeriod={attrs.get('MessageRetentionPeriod')}.")
-    expect(returned == queue_url(broker, "orders-queue"),
-           f"create_queue returned {returned!r}, not the queue's URL.")
-    producer.call("create_queue", SQS, "audit-queue", visibility_timeout=10, retention_period=120)
-    attrs = broker.attributes(queue_url(broker, "audit-queue"))
-    expect(attrs.get("VisibilityTimeout") == "10" and attrs.get("MessageRetentionPeriod") == "120",
+    expect(returned == url, f"create_queue returned {returned!r}, not the queue's URL (the QueueUrl the broker gave).")
+    other, visibility, retention = data.name("audit"), data.int(1, 29), data.int(60, 3599)
+    producer.call("create_queue", sqs, other, visibility_timeout=visibility, retention_period=retention)
+    attrs = broker.attributes(created(broker, other, "create_queue with keyword arguments"))
+    expect(attrs.get("VisibilityTimeout") == str(visibility) and attrs.get("MessageRetentionPeriod") == str(retention),
            "create_queue ignored visibility_timeout/retention_period passed by keyword.")
 
 
 @pytest.mark.grade(points=1, concept="queue attributes", lesson=ATTRIBUTES_LESSON)
-def test_create_queue_defaults(producer, broker):
-    returned = producer.call("create_queue", SQS, "plain-queue")
-    attrs = broker.attributes(queue_url(broker, "plain-queue"))
+def test_create_queue_defaults(producer, broker, sqs, data):
+    name = data.name("plain")
+    returned = producer.call("create_queue", sqs, name)
+    url = created(broker, name, f"create_queue(sqs, {name!r})")
+    attrs = broker.attributes(url)
     expect(attrs.get("VisibilityTimeout") == "30" and attrs.get("MessageRetentionPeriod") == "86400",
            f"Without arguments the queue should get the course's VisibilityTimeout 30 and "
            f"MessageRetentionPeriod 86400; it got {attrs.get('VisibilityTimeout')} and "
            f"{attrs.get('MessageRetentionPeriod')}.")
-    expect(returned == queue_url(broker, "plain-queue"), f"create_queue returned {returned!r}, not the queue's URL.")
+    expect(returned == url, f"create_queue returned {returned!r}, not the queue's URL.")
 
 
 @pytest.mark.grade(points=2, concept="idempotent set-up",
                    lesson="Producers restart: creating a queue that already exists must just give its URL back.")
-def test_create_queue_existing_same_attributes(producer, broker):
-    first = producer.call("create_queue", SQS, "task-queue")
-    second = producer.call("create_queue", SQS, "task-queue")
-    expect(first == second == queue_url(broker, "task-queue"),
+def test_create_queue_existing_same_attributes(producer, broker, sqs, data):
+    name = data.name("tasks")
+    first = producer.call("create_queue", sqs, name)
+    url = created(broker, name, f"create_queue(sqs, {name!r})")
+    second = producer.call("create_queue", sqs, name)
+    expect(first == second == url,
            "Calling create_queue twice with the same name did not return the same queue URL both times.")
-    expect(broker.queue_names() == ["task-queue"], f"Expected one queue, found {broker.queue_names()}.")
+    expect(broker.queue_names() == [name], f"Expected one queue, found {broker.queue_names()}.")
 
 
 @pytest.mark.grade(points=3, concept="idempotent set-up",
                    lesson="SQS refuses CreateQueue for an existing name with other attributes "
                           "(QueueNameExists / QueueAlreadyExists): catch it and look the queue up with GetQueueUrl.")
-def test_create_queue_existing_other_attributes(producer, broker):
-    existing = broker.create_queue("task-queue", VisibilityTimeout=90, MessageRetentionPeriod=600)
+def test_create_queue_existing_other_attributes(producer, broker, sqs, data):
+    name = data.name("tasks")
+    existing = broker.create_queue(name, VisibilityTimeout=data.int(31, 900), MessageRetentionPeriod=data.int(60, 86399))
     try:
-        returned = producer.call("create_queue", SQS, "task-queue")
+        returned = producer.call("create_queue", sqs, name)
     except StudentRaised as exc:
-        expect(False, f"create_queue raised {exc.type_name} when 'task-queue' already existed with other attributes.")
+        expect(False, f"create_queue raised {exc.type_name} ({exc.message[:200]}) when {name!r} already existed with "
+                      "other attributes.")
     expect(returned == existing, f"create_queue returned {returned!r} instead of the existing queue's URL.")
 
 
 @pytest.mark.grade(points=3, concept="message format",
                    lesson="Every consumer decodes the same shape: exactly taskType, data and timestamp.")
-def test_make_task_shape(producer, clock):
-    now = dt.datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC)
-    data = {"to": "user@example.com", "subject": "Welcome!"}
-    task = producer.call("make_task", "send_email", data, now)
+def test_make_task_shape(producer, clock, data):
+    now = dt.datetime(2024, data.int(1, 12), data.int(1, 28), data.int(0, 23), data.int(0, 59), data.int(0, 59),
+                      tzinfo=UTC)
+    task_type, task_data = data.rng.choice(COURSE_TASKS)[0], data.task_data()
+    task = producer.call("make_task", task_type, task_data, now)
     expect(isinstance(task, dict), f"make_task returned a {type(task).__name__}, not a dict.")
     expect(set(task) == {"taskType", "data", "timestamp"},
            f"make_task's keys are {sorted(task)}; the message format has exactly taskType, data and timestamp.")
-    expect(task["taskType"] == "send_email" and task["data"] == data,
+    expect(task["taskType"] == task_type and task["data"] == task_data,
            "make_task did not keep task_type as taskType and task_data as data unchanged.")
     check_timestamp(task["timestamp"], now, "make_task(..., now)", clock.now())
 
 
 @pytest.mark.grade(points=3, concept="UTC timestamps", lesson=TIMESTAMP_LESSON)
-def test_make_task_utc_z_timestamp(producer, clock):
+def test_make_task_utc_z_timestamp(producer, clock):  # the box's local zone is not UTC
     cases = [  # none of them is the grader's current (virtual) time, so ignoring `now` cannot pass
         (dt.datetime(2024, 7, 1, 1, 15, tzinfo=dt.timezone(dt.timedelta(hours=2))), "an aware time at +02:00"),
         (dt.datetime(2024, 2, 29, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5, minutes=-30))),
@@ -132,31 +152,34 @@ def test_make_task_utc_z_timestamp(producer, clock):
 
 
 @pytest.mark.grade(points=2, concept="UTC timestamps", lesson=TIMESTAMP_LESSON)
-def test_make_task_default_now(producer, clock):
-    task = producer.call("make_task", "generate_report", {"month": "2024-01"})
+def test_make_task_default_now(producer, clock, data):
+    clock.advance(data.int(3600, 30 * 86400))  # long after the import: the default is read at the call
+    task = producer.call("make_task", "generate_report", data.task_data())
     expect(isinstance(task, dict), f"make_task returned a {type(task).__name__}, not a dict.")
     stamp = task.get("timestamp")
     expect(isinstance(stamp, str) and ISO_Z.match(stamp),
            f"Without `now`, the timestamp {stamp!r} is not ISO-8601 UTC ending in 'Z'.")
     got = parse_z(stamp)
     expect(abs(got.timestamp() - clock.now()) < 2,
-           f"Without `now`, make_task should stamp the current UTC time; {stamp!r} is "
-           f"{got.timestamp() - clock.now():+.0f} s off (local time instead of UTC?).")
+           f"Without `now`, make_task should stamp the current UTC time at the call; {stamp!r} is "
+           f"{got.timestamp() - clock.now():+.0f} s off (local time instead of UTC? or a default computed once, "
+           "when the module was imported?).")
 
 
 @pytest.mark.grade(points=3, concept="producing messages",
                    lesson="The broker stores the body as text: send json.dumps(make_task(...)) and return its MessageId.")
-def test_send_task_json_body(producer, broker, clock):
-    url = broker.create_queue("tasks")
-    data = {"order_id": "ORD-12345", "amount": 99.99}
-    message_id = producer.call("send_task", SQS, url, "process_order", data)
+def test_send_task_json_body(producer, broker, clock, sqs, data):
+    url = broker.create_queue(data.name("tasks"))
+    task_data = data.task_data()
+    clock.advance(data.int(60, 86400))
+    message_id = producer.call("send_task", sqs, url, "process_order", task_data)
     stored = broker.stored(url)
     expect(len(stored) == 1, f"After one send_task the queue holds {len(stored)} messages, not 1.")
     try:
         body = json.loads(stored[0].body)
     except ValueError:
         expect(False, f"The message body {stored[0].body[:80]!r} is not JSON.")
-    expect(isinstance(body, dict) and body.get("taskType") == "process_order" and body.get("data") == data
+    expect(isinstance(body, dict) and body.get("taskType") == "process_order" and body.get("data") == task_data
            and set(body) == {"taskType", "data", "timestamp"},
            f"The message body {stored[0].body[:120]!r} is not make_task's JSON object.")
     stamp = body["timestamp"]
@@ -165,34 +188,31 @@ def test_send_task_json_body(producer, broker, clock):
     expect(message_id == stored[0].id, f"send_task returned {message_id!r}, not the message's MessageId.")
 
 
-@pytest.mark.grade(points=3, concept="queue depth",
+@pytest.mark.grade(points=2, concept="queue depth",
                    lesson="ApproximateNumberOfMessages counts available messages and "
                           "ApproximateNumberOfMessagesNotVisible those in flight; SQS returns them as strings, "
                           "so convert them with int().")
-def test_queue_status_ints(producer, broker):
-    url = broker.create_queue("depth")
-    for i in range(5):
-        broker.send(url, json.dumps({"n": i}))
-    broker.take(url, 2)
-    status = producer.call("queue_status", SQS, url)
+def test_queue_status_ints(producer, broker, sqs, data):
+    url = broker.create_queue(data.name("depth"))
+    waiting, taken = data.int(2, 9), data.int(1, 6)
+    for i in range(waiting + taken):
+        broker.send(url, json.dumps({"n": i, "data": data.task_data()}))
+    broker.take(url, taken)
+    status = producer.call("queue_status", sqs, url)
     expect(isinstance(status, dict) and set(status) == {"available", "in_flight"},
            f"queue_status returned {status!r}; expected a dict with exactly 'available' and 'in_flight'.")
     expect(all(type(v) is int for v in status.values()),
            f"queue_status returned {status!r}: the counts must be ints, not {type(status['available']).__name__}.")
-    expect(status == {"available": 3, "in_flight": 2},
-           f"With 3 messages waiting and 2 in flight, queue_status returned {status!r}.")
+    expect(status == {"available": waiting, "in_flight": taken},
+           f"With {waiting} messages waiting and {taken} in flight, queue_status returned {status!r}.")
 
 
-@pytest.mark.grade(points=2, concept="the course's step 1",
-                   lesson="main() is the course's step 1: create task-queue (30 s visibility, 1 day retention) "
-                          "and send its five sample tasks in order.")
-def test_main_course_step1(producer, broker):
-    producer.call("main")
-    expect("task-queue" in broker.queue_names(), "main() did not create 'task-queue'.")
-    url = queue_url(broker, "task-queue")
-    attrs = broker.attributes(url)
-    expect(attrs.get("VisibilityTimeout") == "30" and attrs.get("MessageRetentionPeriod") == "86400",
-           "main() created task-queue without VisibilityTimeout 30 and MessageRetentionPeriod 86400.")
+MAIN_LESSON = ("main() is the course's step 1: create task-queue (30 s visibility, 1 day retention), send its five "
+               "sample tasks in order and print the queue's status; it makes its own client with boto3.client('sqs'), "
+               "so AWS_ENDPOINT_URL and AWS_DEFAULT_REGION from the environment say which broker it talks to.")
+
+
+def course_tasks_sent(broker, url: str) -> list[tuple[object, object]]:
     sent = []
     for message in broker.stored(url):
         try:
@@ -200,5 +220,52 @@ def test_main_course_step1(producer, broker):
             sent.append((body.get("taskType"), body.get("data")))
         except (ValueError, AttributeError):
             sent.append((None, None))
+    return sent
+
+
+def run_main(producer, broker, how: str = "main") -> None:
+    broker.own_clients = True
+    try:
+        producer.call(how)
+    except StudentRaised as exc:
+        refused = next((f" The broker refused: {r}." for r in broker.refusals[:1] if r not in exc.message), "")
+        expect(False, f"{'main()' if how == 'main' else 'python sqs_producer.py'} raised {exc.type_name}: "
+                      f"{exc.message[:300]}{refused}")
+
+
+@pytest.mark.grade(points=1, concept="the course's step 1", lesson=MAIN_LESSON)
+def test_main_course_step1(producer, broker):
+    run_main(producer, broker)
+    url = created(broker, "task-queue", f"main() (in region {broker.region}, at AWS_ENDPOINT_URL)")
+    attrs = broker.attributes(url)
+    expect(attrs.get("VisibilityTimeout") == "30" and attrs.get("MessageRetentionPeriod") == "86400",
+           "main() created task-queue without VisibilityTimeout 30 and MessageRetentionPeriod 86400.")
+    sent = course_tasks_sent(broker, url)
     expect(sent == COURSE_TASKS, f"main() sent {len(sent)} tasks {[t for t, _ in sent]}; the course's step 1 "
                                  "sends its five sample tasks, in order, with their data.")
+
+
+@pytest.mark.grade(points=1, concept="queue depth", lesson=MAIN_LESSON)
+def test_main_prints_status_after_sending(producer, broker, data):
+    url = broker.create_queue("task-queue", VisibilityTimeout=30, MessageRetentionPeriod=86400)
+    waiting, taken = data.int(6, 14), data.int(2, 4)
+    for i in range(waiting + taken):
+        broker.send(url, json.dumps({"taskType": "resize_image", "data": data.task_data(),
+                                     "timestamp": "2024-01-15T09:30:00Z"}))
+    broker.take(url, taken, visibility=3600)
+    run_main(producer, broker)
+    available = waiting + len(COURSE_TASKS)
+    numbers = printed_numbers(producer.output())
+    expect(available in numbers and taken in numbers,
+           f"task-queue already held {waiting} waiting and {taken} in-flight messages; after main() sent its five "
+           f"tasks it should print the status read then ({available} available, {taken} in flight), but its last "
+           f"lines printed the numbers {numbers[:12]}.")
+
+
+@pytest.mark.grade(points=1, concept="the course's step 1", lesson=MAIN_LESSON)
+def test_runs_main_as_a_script(producer, broker):
+    run_main(producer, broker, "__main__")
+    url = created(broker, "task-queue", "python sqs_producer.py")
+    expect(course_tasks_sent(broker, url) == COURSE_TASKS,
+           "python sqs_producer.py did not send the course's five tasks: run main() under "
+           "`if __name__ == \"__main__\":`.")
