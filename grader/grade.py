@@ -19,7 +19,8 @@ from grader.paths import ANSWERS_FILE, EXERCISE_FILES, SUITES
 from grader.render import FORMATS, render
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 from grader.sandbox import selfcheck
-from grader.sandbox.client import Zygote
+from grader.harness.seeded import Course
+from grader.sandbox.client import SqsClient, Zygote
 from grader.submission import Submission, UnreadableSubmission, open_submission
 
 HELP = "grade one submission (folder or zip)"
@@ -33,7 +34,9 @@ class Grader:
         self.suites, self.exercises, self.quizzes = suites, exercises, quizzes
         self.seed = course.resolve_seed(seed)
         self.sandbox = selfcheck.settings(sandbox)  # SandboxUnavailable: refuse before any grading
-        self.zygote = Zygote()  # first: it warms up while pytest and moto are imported below
+        handed = [] if suites != SUITES else [(SqsClient(region=c.region, key=c.key), c.endpoint)
+                                              for c in [Course.from_seed(self.seed)]]
+        self.zygote = Zygote(handed)  # first: it warms up while pytest and moto are imported below
         if self.sandbox["isolate"]:
             try:
                 selfcheck.require(self.zygote, self.sandbox)

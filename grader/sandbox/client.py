@@ -140,11 +140,14 @@ class Limits:
 class Zygote:
     """Owns the warm process that forks boxes. One per grading process tree."""
 
-    def __init__(self) -> None:
+    def __init__(self, clients: list[tuple[SqsClient, str]] | None = None) -> None:
+        """``clients``: those the run will hand to student functions, with the endpoint the
+        boxes will see, built once in the zygote."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         debug = os.environ.get("BROKERLAB_DEBUG")
+        warm = json.dumps([[c.region, c.key, endpoint] for c, endpoint in clients or []])
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "grader.sandbox.zygote", str(theirs.fileno())],
+            [sys.executable, "-I", "-m", "grader.sandbox.zygote", str(theirs.fileno()), warm],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd="/", env=isolation.box_environment(),
             stdout=None if debug else subprocess.DEVNULL, stderr=None if debug else subprocess.DEVNULL,
         )

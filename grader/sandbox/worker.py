@@ -144,14 +144,17 @@ def install_aws_forwarding() -> None:
 _clients: dict[tuple[str, str], Any] = {}
 
 
-def make_sqs_client(region: str, key: str = "") -> Any:
-    """The client handed to student functions; made once per process, as making one costs ~50 ms.
-    With a ``key`` it signs with that access key, which tells the broker it is the one handed over."""
+def make_sqs_client(region: str, key: str = "", endpoint: str | None = None) -> Any:
+    """The client handed to student functions; made once per process, as making one costs ~50 ms
+    (the zygote makes the run's own, so boxes find it ready). With a ``key`` it signs with that
+    access key, which tells the broker it is the one handed over; its endpoint is the box's
+    ``AWS_ENDPOINT_URL`` unless one is given."""
     if (region, key) not in _clients:
         import boto3
 
         credentials = {"aws_access_key_id": key, "aws_secret_access_key": "brokerlab"} if key else {}
-        _clients[(region, key)] = boto3.client("sqs", region_name=region, **credentials)
+        where = {"endpoint_url": endpoint} if endpoint else {}
+        _clients[(region, key)] = boto3.client("sqs", region_name=region, **credentials, **where)
     return _clients[(region, key)]
 
 
