@@ -4,7 +4,8 @@ Bulk grading sends a few hundred requests per submission through moto; profiling
 moto's time in reading the clock (``unix_time`` builds two datetimes per call, and every send
 computes every queue attribute, checking every message's visibility), in re-deriving every
 queue attribute to read one (retention, on every received message) and in converting the same
-attribute names from CamelCase again and again. The clock reads ``time.time()`` instead — the same
+attribute names from CamelCase again and again, and in listing the response class's methods
+with ``inspect`` on every request. The clock reads ``time.time()`` instead — the same
 virtual clock (time-machine patches both) — and the others return exactly what the originals do.
 """
 from __future__ import annotations
@@ -23,6 +24,10 @@ def apply() -> None:
     import moto.core.utils
     import moto.sqs.models as sqs_models
 
+    import moto.core.responses
+
+    names = functools.lru_cache(maxsize=64)(moto.core.utils.method_names_from_class)
+    moto.core.responses.method_names_from_class = names  # a class's methods, listed on every request
     cached = functools.lru_cache(maxsize=1024)(moto.core.utils.camelcase_to_underscores)
     moto.core.utils.camelcase_to_underscores = cached
     sqs_models.camelcase_to_underscores = cached
