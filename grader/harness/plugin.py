@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from grader.amqp.node import BrokerUnavailable
 from grader.harness.broker import Broker, start_mock
 from grader.harness.clock import VirtualClock
 from grader.harness.payments import PaymentWorld
@@ -24,7 +25,8 @@ from grader.sandbox.client import (Limits, MissingFunction, NotGradable, Sandbox
                                    StudentFailure, StudentProcess, StudentRaised, StudentTimeout, Zygote)
 from grader.sandbox.scratch import ScratchSpace
 
-MODULE_NAMES = {"producer": "sqs_producer", "consumer": "sqs_consumer", "payment": "payment_handler"}
+MODULE_NAMES = {"producer": "sqs_producer", "consumer": "sqs_consumer", "payment": "payment_handler",
+                "amqp_producer": "amqp_producer", "amqp_consumer": "amqp_consumer", "amqp_routing": "amqp_routing"}
 OUTPUT_IN_FEEDBACK = 2000
 
 
@@ -99,10 +101,20 @@ class GradingPlugin:
         write in (handed over to the box's user when the student's code starts)."""
         return self.space.test_folder(_exercise_of(request.node), request.node.name)
 
+    @pytest.fixture
+    def amqp(self) -> Iterator[Any]:
+        """This test's RabbitMQ: a virtual host of its own, the student's relayed connection, the
+        grader's own (the run's broker is started on first use)."""
+        from grader.harness.amqp import AmqpWorld
+
+        with AmqpWorld() as world:
+            yield world
+
     def _sandbox(self, exercise: str) -> Sandbox:
         if exercise not in self._sandboxes:
+            settings = {**self.sandbox, "loopback": True} if exercise.startswith("amqp_") else self.sandbox
             self._sandboxes[exercise] = Sandbox(self.zygote, MODULE_NAMES[exercise], self.submission.files[exercise],
-                                                self.space, exercise, self.limits, self.sandbox)
+                                                self.space, exercise, self.limits, settings)
         return self._sandboxes[exercise]
 
     def _student(self, exercise: str, broker: Broker, scratch: Path, request: pytest.FixtureRequest
@@ -141,6 +153,29 @@ class GradingPlugin:
     def payment(self, broker: Broker, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
         """The student's payment_handler.py, imported in a worker."""
         yield from self._student("payment", broker, scratch, request)
+
+    def _amqp_student(self, exercise: str, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        if exercise in self.not_gradable:  # before the broker: a missing file needs none
+            raise NotGradable(self.not_gradable[exercise])
+        world = request.getfixturevalue("amqp")
+        for student in self._student(exercise, world, scratch, request):
+            world.attach(student)
+            yield student
+
+    @pytest.fixture
+    def amqp_producer(self, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        """The student's amqp_producer.py, imported in a worker, with this test's broker connection."""
+        yield from self._amqp_student("amqp_producer", scratch, request)
+
+    @pytest.fixture
+    def amqp_consumer(self, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        """The student's amqp_consumer.py, imported in a worker, with this test's broker connection."""
+        yield from self._amqp_student("amqp_consumer", scratch, request)
+
+    @pytest.fixture
+    def amqp_routing(self, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        """The student's amqp_routing.py, imported in a worker, with this test's broker connection."""
+        yield from self._amqp_student("amqp_routing", scratch, request)
 
     @pytest.fixture
     def shop(self, scratch: Path, request: pytest.FixtureRequest) -> PaymentWorld:
@@ -197,6 +232,9 @@ def classify(name: str, points: float, concept: str | None, lesson: str,
         return result(Status.PASSED, "")
     if isinstance(error, NotGradable):
         return result(Status.ERROR, f"Not graded: {error}")
+    if isinstance(error, BrokerUnavailable):
+        return result(Status.GRADER_ERROR, f"The grader has no RabbitMQ to run this test against ({error}); it is "
+                                           "not your fault and your instructor has been told.")
     if isinstance(error, SandboxFailure):
         return result(Status.GRADER_ERROR, f"The grader could not set up the sandbox for this test ({error}); "
                                            "it is not your fault and your instructor has been told.")
