@@ -77,6 +77,13 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def _memory_folder() -> str | None:
+    """/dev/shm where it is usable: a throw-away node's fsyncs (durable queues, persistent
+    messages, their confirms) then cost nothing, and nothing of it outlives the machine."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
 def from_environment() -> Endpoint | None:
     """An instructor's broker named by BROKERLAB_AMQP_URL, if any."""
     url = os.environ.get("BROKERLAB_AMQP_URL")
@@ -113,7 +120,7 @@ class Node:
             raise BrokerUnavailable(INSTALL_HINT)
         epmd = next((p for p in EPMD_CANDIDATES if os.access(p, os.X_OK)), None) or shutil.which("epmd")
         begun = time.monotonic()
-        self.folder = Path(tempfile.mkdtemp(prefix="brokerlab-rabbitmq-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="brokerlab-rabbitmq-", dir=_memory_folder()))
         amqp, management, dist, epmd_port = free_ports(4)
         password = secrets.token_urlsafe(18)
         name = f"brokerlab-{os.getpid()}-{secrets.token_hex(3)}@localhost"

@@ -46,6 +46,30 @@ class Message:
             return None
 
 
+class Offline:
+    """The host of a test that needs no broker (pure functions): a ticking clock, nothing else."""
+
+    ticking = True
+
+    def __init__(self) -> None:
+        self._t0, self._slept = time.monotonic(), 0.0
+
+    def now(self) -> float:
+        return START.timestamp() + (time.monotonic() - self._t0) + self._slept
+
+    def sleep(self, seconds: float) -> None:
+        self._slept += seconds
+
+    def aws(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        return _no_aws()
+
+
+def _no_aws() -> tuple[int, dict[str, str], bytes]:
+    body = json.dumps({"__type": "AccessDenied", "message": "This exercise uses RabbitMQ: no AWS service "
+                                                           "is reachable."}).encode()
+    return 400, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+
 class AmqpWorld:
     """One test's broker: its virtual host, the student's connection and the grader's."""
 
@@ -61,6 +85,7 @@ class AmqpWorld:
         self._admin: Admin | None = None
         self._connection: Any = None
         self._channel: Any = None
+        self._opened: list[Any] = []
 
     # the worker's host --------------------------------------------------------------------------------
     def now(self) -> float:
@@ -70,16 +95,16 @@ class AmqpWorld:
         self._slept += seconds
 
     def aws(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-        body = json.dumps({"__type": "AccessDenied", "message": "This exercise uses RabbitMQ: no AWS service "
-                                                               "is reachable."}).encode()
-        return 400, {"Content-Type": "application/x-amz-json-1.0"}, body
+        return _no_aws()
 
     # the student's connection -------------------------------------------------------------------------
-    def attach(self, student: Any) -> None:
-        """Give the student's process its one connection (the relay accepts it when it connects)."""
+    def attach(self, student: Any, connect: bool = True) -> None:
+        """Give the student's process its one connection (the relay accepts it when it connects);
+        with ``connect`` the worker opens it at once (for the channel it hands the student's
+        functions), while the grader sets the test up."""
         if self.relay is not None:
             self.relay.close()
-        listener = student.broker_listener(self.lease.user, self.lease.password, self.lease.vhost)
+        listener = student.broker_listener(self.lease.user, self.lease.password, self.lease.vhost, connect)
         self.log = Log()
         self.relay = Relay(listener, (self.endpoint.host, self.endpoint.amqp_port), self.lease.vhost, self.log).start()
 
@@ -115,11 +140,14 @@ class AmqpWorld:
         if self._channel is None or not self._channel.is_open:
             import pika
 
+            if self._connection is None and self.lease.connection is not None:
+                self._connection = self.lease.connection  # opened ahead, with the virtual host
             if self._connection is None or not self._connection.is_open:
                 url = self.endpoint.amqp_url(self.lease.vhost)
-                self._connection = pika.BlockingConnection(pika.URLParameters(url))
+                self._connection = self.lease.connection = pika.BlockingConnection(pika.URLParameters(url))
             self._channel = self._connection.channel()
             self._channel.confirm_delivery()
+            self._opened.append(self._channel)
         return self._channel
 
     def declare_queue(self, name: str, dead_letter_queue: str | None = None, durable: bool = True) -> None:
@@ -140,6 +168,7 @@ class AmqpWorld:
         """Another consumer (the grader's) that takes ``count`` deliveries and never acks them;
         returns its channel (closing it requeues them, with the redelivered flag)."""
         channel = self.channel.connection.channel()
+        self._opened.append(channel)
         channel.basic_qos(prefetch_count=count)
         got: list[Any] = []
         channel.basic_consume(name, lambda ch, method, props, body: got.append(method), auto_ack=False)
@@ -210,12 +239,12 @@ class AmqpWorld:
         if self.relay is not None:
             self.relay.close()
             self.relay = None
-        for closing in (self._connection,):
-            if closing is not None:
-                try:
-                    closing.close()
-                except Exception:
-                    pass
+        for channel in self._opened:
+            try:
+                if channel.is_open:
+                    channel.close()
+            except Exception:  # the connection broke: the lease's preparer makes a new one
+                pass
         self._connection = self._channel = None
         if self._admin is not None:
             self._admin.close()

@@ -157,9 +157,14 @@ class GradingPlugin:
     def _amqp_student(self, exercise: str, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
         if exercise in self.not_gradable:  # before the broker: a missing file needs none
             raise NotGradable(self.not_gradable[exercise])
+        if "amqp" not in request.fixturenames:  # a test of pure functions: no broker, no connection
+            from grader.harness.amqp import Offline
+
+            yield from self._student(exercise, Offline(), scratch, request)
+            return
         world = request.getfixturevalue("amqp")
         for student in self._student(exercise, world, scratch, request):
-            world.attach(student)
+            world.attach(student, connect=request.node.get_closest_marker("student_connects") is None)
             yield student
 
     @pytest.fixture
@@ -188,6 +193,8 @@ class GradingPlugin:
     # -- hooks ---------------------------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "grade(points, concept, lesson): points and teaching of a test")
+        config.addinivalue_line("markers", "student_connects: the student's code opens the test's broker connection "
+                                           "itself (main()), the worker does not open it first")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:

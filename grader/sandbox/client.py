@@ -591,19 +591,20 @@ class StudentProcess:
         """What the student's code printed in this test, cut to a readable size."""
         return self.tap.take() if self.tap is not None else ""
 
-    def broker_listener(self, user: str, password: str, vhost: str) -> socket.socket:
+    def broker_listener(self, user: str, password: str, vhost: str, connect: bool = False) -> socket.socket:
         """Have the worker listen, inside the box, where the student's code reaches the broker
         (127.0.0.1:5672 of the box's own loopback; any free port without a box) with these
         credentials in ``AMQP_URL``, and take the listening socket back: the grader accepts the one
-        connection on it and relays it. Whatever comes back that is not a TCP listener is the
-        student's crash."""
+        connection on it and relays it. With ``connect`` the worker then opens that connection (the
+        channel it hands the student's functions) before it reads the next call. Whatever comes
+        back that is not a TCP listener is the student's crash."""
         if self.sock is None:
             self.start()
         assert self.sock is not None
         port = 5672 if self.sandbox.settings.get("isolate") else 0
         try:
             protocol.send(self.sock, {"op": "amqp", "user": user, "password": password, "vhost": vhost,
-                                      "port": port})
+                                      "port": port, "connect": connect})
             if not select.select([self.sock], [], [], START_TIMEOUT)[0]:
                 raise protocol.ChannelTimeout()
             data, fds, _flags, _addr = socket.recv_fds(self.sock, 1, 1)

@@ -177,6 +177,11 @@ def amqp_listen(sock: socket.socket, message: dict[str, Any]) -> None:
         socket.send_fds(sock, [b"L"], [listener.fileno()])
     finally:
         listener.close()
+    if message.get("connect"):
+        try:
+            amqp_channel()
+        except Exception:  # said again, to the student's function, when it is handed the channel
+            _amqp.pop("channel", None)
 
 
 def amqp_channel() -> Any:

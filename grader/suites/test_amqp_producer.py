@@ -204,6 +204,7 @@ def test_queue_status_creates_nothing(amqp_producer, amqp):
 @pytest.mark.grade(points=1, concept="the course's step 1",
                    lesson="main() is the course's step 1 on RabbitMQ: declare task-queue with the dead-letter queue "
                           "task-queue.dlq and send the five sample tasks, in order.")
+@pytest.mark.student_connects
 def test_main_course_step1(amqp_producer, amqp):
     amqp_producer.call("main")
     queue = declared(amqp, "task-queue")
