@@ -15,7 +15,7 @@ CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.yaml").is_file()
 def test_the_corpus_is_large_and_covers_each_exercise():
     assert len(CASES) >= 20
     exercises = [yaml.safe_load((CORPUS / c / "expect.yaml").read_text())["exercise"] for c in CASES]
-    for exercise in ("producer", "consumer", "payment"):
+    for exercise in ("producer", "consumer", "payment", "amqp_producer", "amqp_consumer", "amqp_routing"):
         assert exercises.count(exercise) >= 3
 
 
