@@ -25,9 +25,15 @@ class Grader:
     """Grades submissions with the hidden suites and the quizzes, one warm sandbox for all."""
 
     def __init__(self, suites: Path = SUITES, exercises: tuple[str, ...] = tuple(EXERCISE_FILES),
-                 quizzes: bool = True, sandbox: str | None = None) -> None:
+                 quizzes: bool = True, sandbox: str | None = None, broker: str = "lazy") -> None:
+        """``broker="eager"`` starts the AMQP track's RabbitMQ now, in the background (a class run
+        does, so that its forked children share one); lazily, the first AMQP test starts it."""
         self.suites, self.exercises, self.quizzes = suites, exercises, quizzes
         self.sandbox = selfcheck.settings(sandbox)  # SandboxUnavailable: refuse before any grading
+        if broker == "eager" and any(e.startswith("amqp_") for e in exercises):
+            from grader.amqp import service
+
+            service.launch()  # never waits; a failure is said by each AMQP test
         self.zygote = Zygote()  # first: it warms up while pytest and moto are imported below
         if self.sandbox["isolate"]:
             try:

@@ -218,7 +218,7 @@ class Pool:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
         os.chmod(self.tmp, 0o711)
         (self.tmp / "empty").mkdir()
-        self.grader = Grader()
+        self.grader = Grader(broker="eager")  # one RabbitMQ for the whole run, shared by the children
         warm_up()
         gc.collect()
         gc.freeze()

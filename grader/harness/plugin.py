@@ -74,6 +74,9 @@ class GradingPlugin:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        from grader.amqp import service
+
+        service.release_leases()  # the run's virtual hosts and users go with it (a forked child exits next)
         self.space.close()
 
     # -- fixtures ------------------------------------------------------------------------------------
