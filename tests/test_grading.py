@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from grader.amqp import service
 from grader.paths import EXERCISES, ROOT, SOLUTIONS
 from grader.results import Status
 
 BROKERLAB = [sys.executable, "-m", "grader"]
-EXPECTED_MAX = {"producer": 25, "consumer": 40, "payment": 35}
+SQS_MAX = {"producer": 25, "consumer": 40, "payment": 35}
+AMQP_MAX = {"amqp_producer": 25, "amqp_consumer": 45, "amqp_routing": 30}
+EXPECTED_MAX = SQS_MAX | (AMQP_MAX if service.available() else {})  # the AMQP track needs a RabbitMQ
 
 
 def grade_json(path: Path, *extra: str) -> dict:
@@ -31,7 +34,7 @@ def test_solutions_earn_full_marks_through_the_cli():
         failing = [(t["name"], t["feedback"]) for t in got["tests"] if not t["passed"]]
         assert not failing, f"{exercise}: {failing}"
         assert got["score"] == got["max_score"] == top
-    assert result["score"] == result["max_score"] == 100
+    assert result["max_score"] == 200 and result["score"] == sum(EXPECTED_MAX.values())
 
 
 def test_untouched_stubs_earn_nothing():
@@ -71,7 +74,7 @@ def test_a_zip_grades_like_its_folder(grader, tmp_path):
         for path in SOLUTIONS.glob("*.py"):
             zf.write(path, f"ada-work/{path.name}")
     zipped = grader.grade(archive)
-    assert zipped.score == 100 and zipped.status == "ok"
+    assert zipped.score == sum(EXPECTED_MAX.values()) and zipped.status == "ok"
 
 
 @pytest.mark.parametrize("content, reason", [
@@ -147,7 +150,7 @@ def test_gradescope_format(grader):
     from grader.render.gradescope import to_gradescope
 
     out = to_gradescope(grader.grade(SOLUTIONS))
-    assert out["score"] == 100
+    assert out["score"] == sum(EXPECTED_MAX.values())
     assert all({"name", "score", "max_score", "status", "output", "visibility"} <= set(t) for t in out["tests"])
     assert {t["status"] for t in out["tests"]} == {"passed"}
 
