@@ -193,3 +193,47 @@ def _alive(pid: int | None) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+BROKERLAB = [sys.executable, "-m", "grader"]
+
+
+@needs_broker
+def test_the_lab_on_rabbitmq_redelivers_a_crashed_consumers_task_at_once():
+    done = subprocess.run([*BROKERLAB, "lab", "--broker", "rabbitmq", "--step", "5", "--work-seconds", "0.1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CRASH while handling task 0, before its ack" in done.stdout
+    assert "task 0 again, redelivered" in done.stdout and "1 of 1 tasks handled and acknowledged" in done.stdout
+
+
+@needs_broker
+def test_the_lab_on_rabbitmq_spreads_tasks_over_consumer_processes_exactly_once():
+    done = subprocess.run([*BROKERLAB, "lab", "--broker", "rabbitmq", "--step", "4", "--tasks", "9", "--consumers",
+                           "3", "--work-seconds", "0.2", "--send-interval", "0"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "9 of 9 tasks handled and acknowledged" in done.stdout and "0 message(s) left" in done.stdout
+    workers = {line.split(": handled")[0].split("] ")[1] for line in done.stdout.splitlines() if ": handled task" in line}
+    assert len(workers) >= 2, f"prefetch 1 should spread the work: {done.stdout}"
+
+
+@needs_server
+def test_serve_rabbitmq_runs_the_students_main_and_leaves_nothing(tmp_path):
+    serve = subprocess.Popen([*BROKERLAB, "serve", "--broker", "rabbitmq"], stdout=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in serve.stdout:
+            if "export AMQP_URL=" in line:
+                url = line.split("export AMQP_URL=", 1)[1].strip().strip("'")
+                break
+        assert url
+        for name in ("amqp_producer.py", "amqp_consumer.py"):
+            done = subprocess.run([sys.executable, str(SOLUTIONS / name)], env={**os.environ, "AMQP_URL": url},
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+        assert "Processed 5" in done.stdout
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        rest = serve.communicate(timeout=30)[0]
+    assert "RabbitMQ stopped" in rest
