@@ -23,15 +23,6 @@ from datetime import datetime, timezone
 
 import pika
 
-COURSE_TASKS = [
-    ("resize_image", {"image": "photo1.jpg", "size": "800x600"}),
-    ("send_email", {"to": "user@example.com", "subject": "Welcome!"}),
-    ("process_order", {"order_id": "ORD-12345", "amount": 99.99}),
-    ("resize_image", {"image": "photo2.jpg", "size": "1920x1080"}),
-    ("generate_report", {"report_type": "monthly", "month": "2024-01"}),
-]
-
-
 def declare_queue(channel, queue_name: str, dead_letter_queue: str | None = None) -> None:
     """Declare ``queue_name`` as a durable queue, dead-lettering into ``dead_letter_queue`` if given.
 
@@ -93,8 +84,8 @@ def main() -> None:
     Connect with ``pika.BlockingConnection(pika.URLParameters(os.environ.get("AMQP_URL",
     "amqp://guest:guest@localhost:5672/%2F")))``, open a channel and call
     ``channel.confirm_delivery()`` on it. Declare ``task-queue`` with the dead-letter queue
-    ``task-queue.dlq``, send ``COURSE_TASKS`` in order, print the queue status, close the
-    connection.
+    ``task-queue.dlq``, send the course's five sample tasks in order (the same as in exercise 1),
+    print the queue status, close the connection.
     """
     raise NotImplementedError
 

@@ -292,3 +292,13 @@ def test_without_a_sandbox_it_grades_as_nobody(tmp_path, monkeypatch):
     results = gradescope.run_autograder(root)
     validate(results)
     assert results["score"] == 100
+
+
+def test_setup_installs_rabbitmq_and_keeps_its_service_off():
+    from grader.integrations.gradescope import SETUP_SH
+
+    main = SETUP_SH.split("main() {", 1)[1]
+    assert main.lstrip().startswith("local py\n  ensure_rabbitmq")
+    assert "apt-get install -y --no-install-recommends rabbitmq-server" in SETUP_SH
+    assert "service rabbitmq-server stop" in SETUP_SH and "update-rc.d rabbitmq-server disable" in SETUP_SH
+    assert subprocess.run(["bash", "-n"], input=SETUP_SH, text=True).returncode == 0
