@@ -124,7 +124,7 @@ def test_run_autograder_grades_the_submission(autograder_zip, tmp_path):
     hidden = [t for t in results["tests"] if not t["name"].startswith("checkpoint")]
     quiz = [t for t in results["tests"] if t["name"].startswith("checkpoint")]
     assert len(hidden) >= 30 and {t["visibility"] for t in hidden} == {"after_published"}
-    assert {t["status"] for t in hidden} == {"passed"}
+    assert {t["status"] for t in hidden if not t["name"].startswith("amqp_")} == {"passed"}  # the SQS files only
     assert {t["visibility"] for t in quiz} == {"after_due_date"}  # their feedback holds the answers
     assert [t["status"] for t in quiz if t["name"].startswith("checkpoint: q2")] == ["failed"]
     (pending,) = [t for t in quiz if t["name"].startswith("checkpoint: q3")]

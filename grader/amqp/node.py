@@ -324,10 +324,19 @@ def _reap(deadline: float) -> None:
 def _wait_for_release(server: subprocess.Popen) -> None:
     import select
 
-    while server.poll() is None:
+    while True:
         ready = select.select([sys.stdin.fileno()], [], [], 0.5)[0]
         if ready and not os.read(sys.stdin.fileno(), 64):
             return
+        while True:  # orphans of the node's helpers come to us: reap them as they end
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                break
+            if pid == server.pid:  # the node itself exited
+                return
 
 
 def _kill_leftovers(folder: Path) -> None:
