@@ -97,11 +97,6 @@ class Log:
                 self.sync_hook()
             return self.add("grader", name, 0, args)
 
-    def sync(self) -> None:
-        with self.lock:
-            if self.sync_hook is not None:
-                self.sync_hook()
-
     def client(self, *names: str) -> list[Event]:
         """The methods the student's side sent, of the given names (all if none)."""
         with self.lock:
@@ -110,10 +105,6 @@ class Log:
     def broker(self, *names: str) -> list[Event]:
         with self.lock:
             return [e for e in self.events if e.source == "broker" and (not names or e.name in names)]
-
-    def marks(self, name: str) -> list[Event]:
-        with self.lock:
-            return [e for e in self.events if e.source == "grader" and e.name == name]
 
     # deliveries and their acknowledgements ------------------------------------------------------------
     def deliveries(self, until: int | None = None) -> list[Delivery]:
@@ -209,7 +200,6 @@ class Relay:
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="brokerlab-relay", daemon=True)
         self.log.sync_hook = self.sync
-        self.accepted = threading.Event()
 
     def start(self) -> "Relay":
         self._thread.start()
@@ -217,7 +207,10 @@ class Relay:
 
     def close(self) -> None:
         """End the connection, and return once the broker has let go of it: it then has requeued
-        whatever the student's side held unacknowledged, and its consumers are gone."""
+        whatever the student's side held unacknowledged, and its consumers are gone. Idempotent: its
+        descriptors are closed once, never a number another object reuses since."""
+        if self._closed.is_set():
+            return
         self._closed.set()
         try:
             os.write(self._wake_w, b"x")
@@ -239,6 +232,7 @@ class Relay:
                 os.close(fd)
             except OSError:
                 pass
+        self._wake_r = self._wake_w = -1
 
     def _close_with_broker(self, timeout: float = 3.0) -> None:
         """Close the connection as a client would (``connection.close``) and wait for the broker's
@@ -249,8 +243,8 @@ class Relay:
         if node is None:
             return
         clean = not reader.buffer and not reader.pending and not reader.expect_header
-        opened = any(e.name == "connection.open-ok" for e in self.log.broker("connection.open-ok"))
-        closing = any(e.name == "connection.close" for e in self.log.client("connection.close"))
+        opened = bool(self.log.broker("connection.open-ok"))
+        closing = bool(self.log.client("connection.close"))
         if not clean or not opened or closing:
             return
         frames = FrameReader(client_side=False)
@@ -318,7 +312,6 @@ class Relay:
                 self.listener.close()  # one connection per test: a second connect is refused
                 self.listener = None
             self.log.add("grader", "connected")
-            self.accepted.set()
             return True
         return False
 

@@ -116,6 +116,7 @@ class AmqpWorld:
         unacknowledged."""
         if self.relay is not None:
             self.relay.close()
+            self.relay = None
 
     def wait_for(self, name: str, count: int, timeout: float = 2.0) -> int:
         """The queue's ready count once it reaches ``count`` (or the timeout): for what the broker

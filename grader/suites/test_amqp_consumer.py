@@ -95,10 +95,16 @@ def delivery_at(world, body: bytes, index: int):
 @pytest.mark.grade(points=2, concept="message validation",
                    lesson="process_task decodes the UTF-8 JSON body (bytes) and returns the task as a dict.")
 def test_process_task_valid(amqp_consumer):
-    for i, task_type in enumerate(TASK_TYPES):
+    before = amqp_consumer.host.now()
+    for i, task_type in enumerate(TASK_TYPES * 5):
         body = unique_body(i, task_type)
-        got = amqp_consumer.call("process_task", body)
+        try:
+            got = amqp_consumer.call("process_task", body)
+        except StudentRaised as exc:
+            expect(False, f"process_task raised {exc.type_name} for a valid task (call {i + 1} of 20): it must not "
+                          "fail at random; the simulated failure belongs in main()'s handler.")
         expect(got == json.loads(body), f"process_task({body!r}) returned {got!r}, not the decoded task.")
+    expect(amqp_consumer.host.now() - before < 1, "process_task slept: the simulated work belongs in main()'s handler.")
 
 
 MALFORMED = [
@@ -161,7 +167,7 @@ def test_ack_only_after_handler_returns(amqp_consumer, amqp):
                                           "not acknowledged.")
 
 
-@pytest.mark.grade(points=5, concept="prefetch", lesson=PREFETCH_LESSON)
+@pytest.mark.grade(points=4, concept="prefetch", lesson=PREFETCH_LESSON)
 def test_prefetch_set_and_respected(amqp_consumer, amqp):
     fill(amqp, "prefetch", 9)
     handler = Handler(amqp)
@@ -268,7 +274,7 @@ def test_stops_when_idle(amqp_consumer, amqp):
     expect(amqp.counts("quiet")[1] == 0, "The consumer returned but is still attached to the queue (never cancelled).")
 
 
-@pytest.mark.grade(points=5, concept="prefetch and cancel", lesson=STOP_LESSON)
+@pytest.mark.grade(points=4, concept="prefetch and cancel", lesson=STOP_LESSON)
 def test_stops_at_max_and_returns_the_rest(amqp_consumer, amqp):
     fill(amqp, "many", 10)
     handler = Handler(amqp)
@@ -281,6 +287,25 @@ def test_stops_at_max_and_returns_the_rest(amqp_consumer, amqp):
            f"After returning, the consumer still held {len(held) or 7 - ready} deliveries it never handled, "
            "unacknowledged: cancel the consumer and requeue them before returning.")
     expect(consumers == 0, "The consumer returned but is still attached to the queue (never cancelled).")
+    expect(result == {"processed": 3, "requeued": 0, "dead_lettered": 0}, f"consume_messages returned {result!r}.")
+
+
+@pytest.mark.grade(points=2, concept="ending a consumer",
+                   lesson="idle_timeout counts the time without a delivery; the time your handler takes is work, not "
+                          "idleness: measure the idle time from the end of the last handling (or let consume()'s "
+                          "inactivity_timeout do it).")
+def test_handler_time_is_not_idle_time(amqp_consumer, amqp):
+    bodies = fill(amqp, "slow", 3)
+
+    def slow(body: bytes) -> str:
+        amqp.sleep(2.0)  # two seconds of (virtual) work each, far longer than the idle timeout
+        return handler(body)
+
+    handler = Handler(amqp)
+    result = consume(amqp_consumer, amqp, "slow", slow, max_messages=3, idle_timeout=IDLE)
+    expect(len(handler.calls) == 3 and sorted(handler.bodies()) == sorted(bodies),
+           f"With three messages waiting and a handler that works 2 s on each, the consumer handled "
+           f"{len(handler.calls)} before stopping: it counted the handler's time as idle time.")
     expect(result == {"processed": 3, "requeued": 0, "dead_lettered": 0}, f"consume_messages returned {result!r}.")
 
 

@@ -111,6 +111,10 @@ def test_make_task(amqp_producer):
                                                               "in 'Z'.")
         expect(0 <= (instant - parse_z(stamp)).total_seconds() < 1,
                f"For now={now.isoformat()} the timestamp is {stamp!r}, not that instant in UTC.")
+    stamp = (amqp_producer.call("make_task", "send_email", {}) or {}).get("timestamp")
+    current = amqp_producer.host.now()
+    expect(isinstance(stamp, str) and ISO_Z.match(stamp) and abs(parse_z(stamp).timestamp() - current) < 2,
+           f"Without `now`, the timestamp {stamp!r} is not the current UTC time ending in 'Z'.")
 
 
 @pytest.mark.grade(points=4, concept="persistent messages", lesson=PERSISTENCE_LESSON)
