@@ -30,10 +30,17 @@ class Grader:
     """Grades submissions with the hidden suites and the quizzes, one warm sandbox for all."""
 
     def __init__(self, suites: Path = SUITES, exercises: tuple[str, ...] = tuple(EXERCISE_FILES),
-                 quizzes: bool = True, sandbox: str | None = None, seed: int | None = None) -> None:
+                 quizzes: bool = True, sandbox: str | None = None, seed: int | None = None,
+                 broker: str = "lazy") -> None:
+        """``broker="eager"`` starts the AMQP track's RabbitMQ now, in the background (a class run
+        does, so that its forked children share one); lazily, the first AMQP test starts it."""
         self.suites, self.exercises, self.quizzes = suites, exercises, quizzes
         self.seed = course.resolve_seed(seed)
         self.sandbox = selfcheck.settings(sandbox)  # SandboxUnavailable: refuse before any grading
+        if broker == "eager" and any(e.startswith("amqp_") for e in exercises):
+            from grader.amqp import service
+
+            service.launch()  # never waits; a failure is said by each AMQP test
         handed = [] if suites != SUITES else [(SqsClient(region=c.region, key=c.key), c.endpoint)
                                               for c in [Course.from_seed(self.seed)]]
         self.zygote = Zygote(handed)  # first: it warms up while pytest and moto are imported below

@@ -17,10 +17,13 @@ QUIZZES = ROOT / "quizzes"
 EXAMPLES = ROOT / "examples"
 SUITES = Path(__file__).resolve().parent / "suites"
 
-# The exercise key of each file a submission may hold (the contract's table).
+# The exercise key of each file a submission may hold (the contracts' tables).
 EXERCISE_FILES: dict[str, str] = {
     "producer": "sqs_producer.py",
     "consumer": "sqs_consumer.py",
     "payment": "payment_handler.py",
+    "amqp_producer": "amqp_producer.py",   # the AMQP track (contract-amqp.md)
+    "amqp_consumer": "amqp_consumer.py",
+    "amqp_routing": "amqp_routing.py",
 }
 ANSWERS_FILE = "answers.yaml"

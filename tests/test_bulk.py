@@ -31,7 +31,8 @@ from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 BROKERLAB = [sys.executable, "-m", "grader"]
 CODE_FILES = ("sqs_producer.py", "sqs_consumer.py", "payment_handler.py")
 ANSWERS = "checkpoint:\n  q1: C\n  q2: C\n"
-FULL = 100.0 + sum(q.points for quiz in load_bank().values() for q in quiz.questions)  # code and quizzes
+FULL = 200.0 + sum(q.points for quiz in load_bank().values() for q in quiz.questions)  # six exercises, quizzes
+SQS_FULL = 100.0  # what alice's SQS solutions earn
 
 
 def brokerlab(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -142,7 +143,7 @@ def test_totals_equal_grading_each_student_alone(first_run, grader):
     _, source, out, _ = first_run
     rows = {r["student_id"]: r for r in read_csv(out / "grades.csv")}
     stored = {json.loads(line)["student_id"]: json.loads(line) for line in (out / "results.jsonl").open()}
-    assert float(rows["alice"]["total"]) == 100 + 2  # the solutions, and two quiz answers right
+    assert float(rows["alice"]["total"]) == SQS_FULL + 2  # the solutions, and two quiz answers right
     for student, path in (("alice", source / "alice"), ("bob", source / "bob.zip"), ("gina", source / "gina"),
                           ("carol", source / "carol")):
         alone = grader.grade(path)
@@ -361,9 +362,10 @@ def test_gradebook_numbers_columns_and_order():
     results = {"zed": result_with(10), "amy": result_with(0, "empty"),
                "bo": SubmissionResult(exercises={**result_with(5).exercises, "checkpoint": quiz, "chekpoint": typo})}
     header, rows = gradebook.grade_rows(results)
-    assert header == ["student_id", "producer", "consumer", "payment", "checkpoint", "total", "max_total", "status"]
+    assert header == ["student_id", "producer", "consumer", "payment", "amqp_producer", "amqp_consumer",
+                      "amqp_routing", "checkpoint", "total", "max_total", "status"]
     assert [r[0] for r in rows] == ["amy", "bo", "zed"]
-    assert rows[1] == ["bo", "5", "0", "0", "1", "6", "12", "ok"]
+    assert rows[1] == ["bo", "5", "0", "0", "0", "0", "0", "1", "6", "12", "ok"]
     assert gradebook.grades_csv(results) == gradebook.grades_csv(dict(reversed(list(results.items()))))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.amqp import service
 from grader.paths import EXERCISES, ROOT, SOLUTIONS
 from grader.quiz.loader import load_bank
 from grader.render import render
@@ -17,10 +18,12 @@ from grader.render.gradescope import to_gradescope
 from grader.results import Status
 
 BROKERLAB = [sys.executable, "-m", "grader"]
-EXPECTED_MAX = {"producer": 25, "consumer": 40, "payment": 35}
+SQS_MAX = {"producer": 25, "consumer": 40, "payment": 35}
+AMQP_MAX = {"amqp_producer": 25, "amqp_consumer": 45, "amqp_routing": 30}
+EXPECTED_MAX = SQS_MAX | (AMQP_MAX if service.available() else {})  # the AMQP track needs a RabbitMQ
 BANK = load_bank()
 QUIZ_MAX = {quiz_id: sum(q.points for q in quiz.questions) for quiz_id, quiz in BANK.items()}
-ASSIGNMENT_MAX = sum(EXPECTED_MAX.values()) + sum(QUIZ_MAX.values())
+ASSIGNMENT_MAX = sum(SQS_MAX.values()) + sum(AMQP_MAX.values()) + sum(QUIZ_MAX.values())
 
 
 def grade_json(path: Path, *extra: str) -> dict:
@@ -37,7 +40,7 @@ def test_solutions_earn_full_marks_through_the_cli():
         failing = [(t["name"], t["feedback"]) for t in got["tests"] if not t["passed"]]
         assert not failing, f"{exercise}: {failing}"
         assert got["score"] == got["max_score"] == top
-    assert result["score"] == 100 and result["max_score"] == ASSIGNMENT_MAX  # no answers.yaml: quizzes at 0
+    assert result["max_score"] == ASSIGNMENT_MAX and result["score"] == sum(EXPECTED_MAX.values())  # no answers.yaml
 
 
 def test_untouched_stubs_earn_nothing():
@@ -77,7 +80,7 @@ def test_a_zip_grades_like_its_folder(grader, tmp_path):
         for path in SOLUTIONS.glob("*.py"):
             zf.write(path, f"ada-work/{path.name}")
     zipped = grader.grade(archive)
-    assert zipped.score == 100 and zipped.status == "ok"
+    assert zipped.score == sum(EXPECTED_MAX.values()) and zipped.status == "ok"
 
 
 def test_one_maximum_whatever_the_submission_holds(grader, submission, tmp_path):
@@ -96,7 +99,7 @@ def test_one_maximum_whatever_the_submission_holds(grader, submission, tmp_path)
     for name, result in results.items():
         assert result.max_score == ASSIGNMENT_MAX, name
         keys = list(result.exercises)
-        assert keys[:3 + len(BANK)] == [*EXPECTED_MAX, *BANK], name  # extra notes, if any, after
+        assert keys[:len(EXPECTED_MAX) + len(BANK)] == [*EXPECTED_MAX, *BANK], name  # extra notes, if any, after
         for quiz_id, quiz in BANK.items():
             exercise = result.exercises[quiz_id]
             assert exercise.kind == "quiz" and exercise.max_score == QUIZ_MAX[quiz_id], (name, quiz_id)
@@ -186,7 +189,7 @@ def test_cli_refuses_what_it_cannot_grade(tmp_path):
 
 def test_gradescope_format(grader):
     out = to_gradescope(grader.grade(SOLUTIONS))
-    assert out["score"] == 100
+    assert out["score"] == sum(EXPECTED_MAX.values())
     assert all({"name", "score", "max_score", "status", "output", "visibility"} <= set(t) for t in out["tests"])
     code = [t for t in out["tests"] if t["name"].split(":")[0] in EXPECTED_MAX]
     assert {t["status"] for t in code} == {"passed"} and len(code) < len(out["tests"])  # the quizzes, at 0

@@ -216,7 +216,8 @@ def test_find_nbgrader_students_knows_its_trees(tmp_path):
         assert students is not None and list(students) == ["ann"]
     ann = students["ann"]
     assert ann.problems == {"consumer": "sqs_consumer.ipynb is missing from the submission"}
-    assert set(ann.sources) == {"sqs_producer.py", "payment_handler.py", "answers.yaml"}
+    assert set(ann.sources) == {"sqs_producer.py", "payment_handler.py", "amqp_producer.py", "amqp_consumer.py",
+                                "amqp_routing.py", "answers.yaml"}
     _write_student(submitted, "bob", {"sqs_producer.ipynb": notebooks["sqs_producer.ipynb"]})
     (submitted / "bob" / "ps6").mkdir()
     nbformat.write(notebooks["sqs_producer.ipynb"], submitted / "bob" / "ps6" / "sqs_producer.ipynb")
@@ -226,7 +227,8 @@ def test_find_nbgrader_students_knows_its_trees(tmp_path):
     assert list(only) == ["bob"] and "answers.yaml" not in only["bob"].sources  # type: ignore[index]
     assert write_students(submitted, tmp_path / "out", "ps5") == tmp_path / "out"
     assert sorted(p.name for p in (tmp_path / "out" / "ann").iterdir()) == [
-        "answers.yaml", "payment_handler.py", "sqs_producer.py"]
+        "amqp_consumer.py", "amqp_producer.py", "amqp_routing.py", "answers.yaml", "payment_handler.py",
+        "sqs_producer.py"]
 
 
 def test_a_cell_counts_only_in_its_own_notebook(tmp_path):

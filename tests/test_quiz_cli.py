@@ -126,8 +126,8 @@ def test_take_defaults_to_the_exercises_folder_of_a_bundle(tmp_path, monkeypatch
 def test_an_unknown_quiz_is_one_line(capsys):
     assert main(["quiz", "take", "checkpoints"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("brokerlab quiz: error: no quiz 'checkpoints'; the quizzes are checkpoint, concepts, "
-                   "discussion")
+    assert err == ("brokerlab quiz: error: no quiz 'checkpoints'; the quizzes are amqp, checkpoint, "
+                   "concepts, discussion")
 
 
 # ---------------------------------------------------------------- practice grading
@@ -187,7 +187,7 @@ def test_quiz_export_takes_a_quiz_file(tmp_path, capsys):
 
 def test_quiz_check_passes_on_the_bank(capsys):
     assert main(["quiz", "check"]) == 0
-    assert "3 quizzes, 23 questions: all valid" in capsys.readouterr().out
+    assert "4 quizzes, 33 questions: all valid" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("mode, kind", [("ordering", "ordering"), ("matching", "matching")])

@@ -18,9 +18,9 @@ jsonschema = pytest.importorskip("jsonschema")
 
 # ---------------------------------------------------------------- the bank itself
 
-def test_bank_holds_the_three_quizzes():
+def test_bank_holds_the_four_quizzes():
     bank = load_bank()
-    assert set(bank) == {"checkpoint", "discussion", "concepts"}
+    assert set(bank) == {"checkpoint", "discussion", "concepts", "amqp"}
     assert [q.id for q in bank["checkpoint"].questions] == ["q1", "q2", "q3"]
     assert [q.id for q in bank["discussion"].questions][:3] == ["q1", "q2", "q3"]
 

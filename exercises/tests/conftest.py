@@ -8,7 +8,8 @@ from grader.harness.plugin import GradingPlugin, Submission
 from grader.sandbox.client import Zygote
 
 HERE = Path(__file__).resolve().parent.parent
-FILES = {"producer": "sqs_producer.py", "consumer": "sqs_consumer.py", "payment": "payment_handler.py"}
+FILES = {"producer": "sqs_producer.py", "consumer": "sqs_consumer.py", "payment": "payment_handler.py",
+         "amqp_producer": "amqp_producer.py", "amqp_consumer": "amqp_consumer.py", "amqp_routing": "amqp_routing.py"}
 
 
 def pytest_configure(config):

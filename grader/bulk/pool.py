@@ -223,7 +223,7 @@ class Pool:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
         os.chmod(self.tmp, 0o711)
         (self.tmp / "empty").mkdir()
-        self.grader = Grader(sandbox=self.sandbox)
+        self.grader = Grader(sandbox=self.sandbox, broker="eager")  # one RabbitMQ for the whole run, shared by the children
         warm_up()
         gc.collect()
         gc.freeze()

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from grader.amqp.node import BrokerUnavailable
 from grader.harness.broker import Broker, start_mock
 from grader.harness.clock import VirtualClock
 from grader.harness.payments import PaymentWorld
@@ -30,7 +31,8 @@ from grader.sandbox.client import (Limits, MissingFunction, NotGradable, Sandbox
                                    Zygote)
 from grader.sandbox.scratch import ScratchSpace
 
-MODULE_NAMES = {"producer": "sqs_producer", "consumer": "sqs_consumer", "payment": "payment_handler"}
+MODULE_NAMES = {"producer": "sqs_producer", "consumer": "sqs_consumer", "payment": "payment_handler",
+                "amqp_producer": "amqp_producer", "amqp_consumer": "amqp_consumer", "amqp_routing": "amqp_routing"}
 OUTPUT_IN_FEEDBACK = 2000
 
 
@@ -78,6 +80,9 @@ class GradingPlugin:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        from grader.amqp import service
+
+        service.release_leases()  # the run's virtual hosts and users go with it (a forked child exits next)
         self.space.close()
 
     # -- fixtures ------------------------------------------------------------------------------------
@@ -128,9 +133,20 @@ class GradingPlugin:
                 raise SpaceFull() from None
             raise
 
+    @pytest.fixture
+    def amqp(self) -> Iterator[Any]:
+        """This test's RabbitMQ: a virtual host of its own, the student's relayed connection, the
+        grader's own (the run's broker is started on first use)."""
+        from grader.harness.amqp import AmqpWorld
+
+        with AmqpWorld() as world:
+            yield world
+
     def _sandbox(self, exercise: str) -> Sandbox:
         if exercise not in self._sandboxes:
             settings = {**self.sandbox, **({"env": self._course.box_env()} if self._course else {})}
+            if exercise.startswith("amqp_"):
+                settings["loopback"] = True
             self._sandboxes[exercise] = Sandbox(self.zygote, MODULE_NAMES[exercise], self.submission.files[exercise],
                                                 self.space, exercise, self.limits, settings)
         return self._sandboxes[exercise]
@@ -172,6 +188,34 @@ class GradingPlugin:
         """The student's payment_handler.py, imported in a worker."""
         yield from self._student("payment", broker, scratch, request)
 
+    def _amqp_student(self, exercise: str, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        if exercise in self.not_gradable:  # before the broker: a missing file needs none
+            raise NotGradable(self.not_gradable[exercise])
+        if "amqp" not in request.fixturenames:  # a test of pure functions: no broker, no connection
+            from grader.harness.amqp import Offline
+
+            yield from self._student(exercise, Offline(), scratch, request)
+            return
+        world = request.getfixturevalue("amqp")
+        for student in self._student(exercise, world, scratch, request):
+            world.attach(student, connect=request.node.get_closest_marker("student_connects") is None)
+            yield student
+
+    @pytest.fixture
+    def amqp_producer(self, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        """The student's amqp_producer.py, imported in a worker, with this test's broker connection."""
+        yield from self._amqp_student("amqp_producer", scratch, request)
+
+    @pytest.fixture
+    def amqp_consumer(self, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        """The student's amqp_consumer.py, imported in a worker, with this test's broker connection."""
+        yield from self._amqp_student("amqp_consumer", scratch, request)
+
+    @pytest.fixture
+    def amqp_routing(self, scratch: Path, request: pytest.FixtureRequest) -> Iterator[StudentProcess]:
+        """The student's amqp_routing.py, imported in a worker, with this test's broker connection."""
+        yield from self._amqp_student("amqp_routing", scratch, request)
+
     @pytest.fixture
     def shop(self, scratch: Path, data: Data, request: pytest.FixtureRequest) -> PaymentWorld:
         """One pending order, its payment message, a gateway, a mailer, and the student's handler
@@ -192,6 +236,8 @@ class GradingPlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "grade(points, concept, lesson): points and teaching of a test")
         config.addinivalue_line("markers", "orders(n, amount_cents=None): n orders in one database")
+        config.addinivalue_line("markers", "student_connects: the student's code opens the test's broker connection "
+                                           "itself (main()), the worker does not open it first")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
@@ -236,6 +282,9 @@ def classify(name: str, points: float, concept: str | None, lesson: str,
         return result(Status.PASSED, "")
     if isinstance(error, NotGradable):
         return result(Status.ERROR, f"Not graded: {error}")
+    if isinstance(error, BrokerUnavailable):
+        return result(Status.GRADER_ERROR, f"The grader has no RabbitMQ to run this test against ({error}); it is "
+                                           "not your fault and your instructor has been told.")
     if isinstance(error, SandboxFailure):
         return result(Status.GRADER_ERROR, f"The grader could not set up the sandbox for this test ({error}); "
                                            "it is not your fault and your instructor has been told.")

@@ -101,8 +101,21 @@ ensure_python() {
   fi
 }
 
+# The AMQP track grades against a private RabbitMQ node the grader starts per run: the package
+# only, its own service stopped and disabled (and the epmd it started asked to leave).
+ensure_rabbitmq() {
+  if ! command -v rabbitmq-server >/dev/null 2>&1 && [[ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
+    apt-get update
+    apt-get install -y --no-install-recommends rabbitmq-server
+  fi
+  service rabbitmq-server stop >/dev/null 2>&1 || true
+  update-rc.d rabbitmq-server disable >/dev/null 2>&1 || true
+  epmd -kill >/dev/null 2>&1 || true
+}
+
 main() {
   local py
+  ensure_rabbitmq
   py="$(ensure_python)"
   echo "setup.sh: grading with $py ($("$py" --version))"
   if ! "$py" -m venv "$VENV"; then

@@ -59,6 +59,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", metavar="URL",
                         help="use a running `brokerlab serve` (e.g. http://127.0.0.1:4566) instead of "
                              "the embedded broker")
+    parser.add_argument("--broker", choices=("sqs", "rabbitmq"), default="sqs",
+                        help="sqs (default: an embedded SQS broker) or rabbitmq (the AMQP track's "
+                             "amqp_producer.py and amqp_consumer.py on a private RabbitMQ node, or on "
+                             "BROKERLAB_AMQP_URL's broker)")
     parser.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
     parser.add_argument("--cleanup", action="store_true",
                         help="the course's cleanup step: delete the lab's queues and task-queue on the "
@@ -70,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
         if args.endpoint:
             return cleanup(args.endpoint, "--endpoint")
         return cleanup(os.environ.get("AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL")
+    if args.broker == "rabbitmq":
+        from grader.lab import amqp_lab
+
+        return amqp_lab.run(args, (args.path or SOLUTIONS).expanduser().resolve())
     settings = _settings(args)
 
     view = make_view(plain=args.plain)

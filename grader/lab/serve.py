@@ -25,8 +25,11 @@ _PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "A
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=4566,
-                        help="port to listen on (default 4566; 0 picks a free one)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="port to listen on (default 4566; 0 picks a free one; RabbitMQ always picks one)")
+    parser.add_argument("--broker", choices=("sqs", "rabbitmq"), default="sqs",
+                        help="sqs (default: an SQS-compatible broker) or rabbitmq (a private RabbitMQ node, "
+                             "for the AMQP track; needs rabbitmq-server installed)")
     parser.add_argument("--verbose", action="store_true", help="log every request the broker answers")
 
 
@@ -44,6 +47,9 @@ def environment_lines(endpoint_url: str, windows: bool = os.name == "nt") -> lis
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.broker == "rabbitmq":
+        return serve_rabbitmq()
+    args.port = 4566 if args.port is None else args.port
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, not {args.port}")
     broker = LocalBroker(args.host, args.port, verbose=args.verbose).start()
@@ -60,6 +66,39 @@ def run(args: argparse.Namespace) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     print("\nbroker stopped; its queues are gone", flush=True)
+    return 0
+
+
+def serve_rabbitmq() -> int:
+    """A private RabbitMQ node until Ctrl-C: loopback only, its own credentials, gone when stopped."""
+    from grader.amqp.node import Node
+
+    node = Node()
+    print("Broker Lab: starting a private RabbitMQ node...", flush=True)
+    endpoint = node.start()
+    previous = _stop_on_sigterm()
+    try:
+        url = endpoint.amqp_url("/")
+        print(f"Broker Lab: RabbitMQ is listening on 127.0.0.1:{endpoint.amqp_port} (started in "
+              f"{node.started_in:.1f} s); its management UI is {endpoint.management_url} "
+              f"(user {endpoint.user}, password {endpoint.password})")
+        print("Paste this line into each terminal that runs a producer or a consumer:\n")
+        print(f"  export AMQP_URL='{url}'")
+        print(f"\nThen `python amqp_producer.py` and `python amqp_consumer.py` use this broker, and "
+              f"`BROKERLAB_AMQP_URL='{url}' BROKERLAB_AMQP_MANAGEMENT_URL={endpoint.management_url} "
+              "brokerlab lab --broker rabbitmq` runs the hands-on on it.")
+        print("Its queues and messages live in a temporary folder until it stops. Ctrl-C stops it.", flush=True)
+        stopped = threading.Event()
+        while not stopped.wait(0.5):
+            if node.keeper is None or node.keeper.poll() is not None:
+                raise UserError("the RabbitMQ node stopped on its own")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    print("\nRabbitMQ stopped; its queues are gone", flush=True)
     return 0
 
 

@@ -96,6 +96,12 @@ class SqsClient:
 
 
 @dataclass(frozen=True)
+class AmqpChannel:
+    """Stands for the test's pika channel (in confirm mode), which the worker opens on the one
+    broker connection the grader relays for the test (``StudentProcess.broker_listener``)."""
+
+
+@dataclass(frozen=True)
 class Database:
     """Stands for a new ``sqlite3.Connection`` to this file, opened inside the worker."""
 
@@ -333,6 +339,10 @@ class Conversation:
             return {"$sqs": {"region": value.region, "key": value.key}}
         if isinstance(value, Database):
             return {"$sqlite": value.path}
+        if isinstance(value, AmqpChannel):
+            return {"$amqp_channel": {}}
+        if isinstance(value, bytes):
+            return {"$bytes": base64.b64encode(value).decode("ascii")}
         if isinstance(value, _dt.datetime):
             return {"$datetime": value.isoformat()}
         if isinstance(value, (list, tuple)):
@@ -596,6 +606,43 @@ class StudentProcess:
         """What the student's code printed in this test, cut to a readable size."""
         return self.tap.take() if self.tap is not None else ""
 
+    def broker_listener(self, user: str, password: str, vhost: str, connect: bool = False) -> socket.socket:
+        """Have the worker listen, inside the box, where the student's code reaches the broker
+        (127.0.0.1:5672 of the box's own loopback; any free port without a box) with these
+        credentials in ``AMQP_URL``, and take the listening socket back: the grader accepts the one
+        connection on it and relays it. With ``connect`` the worker then opens that connection (the
+        channel it hands the student's functions) before it reads the next call. Whatever comes
+        back that is not a TCP listener is the student's crash."""
+        if self.sock is None:
+            self.start()
+        assert self.sock is not None
+        port = 5672 if self.sandbox.settings.get("isolate") else 0
+        try:
+            protocol.send(self.sock, {"op": "amqp", "user": user, "password": password, "vhost": vhost,
+                                      "port": port, "connect": connect})
+            if not select.select([self.sock], [], [], START_TIMEOUT)[0]:
+                raise protocol.ChannelTimeout()
+            data, fds, _flags, _addr = socket.recv_fds(self.sock, 1, 1)
+        except (OSError, protocol.ChannelClosed, protocol.ChannelTimeout) as exc:
+            self.abort()
+            raise StudentCrashed(f"the test's process did not open its broker connection ({exc})") from None
+        listener = None
+        try:
+            if data == b"L" and len(fds) == 1:
+                listener = socket.socket(fileno=fds.pop())
+                if listener.family != socket.AF_INET or listener.type != socket.SOCK_STREAM \
+                        or not listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                    listener.close()
+                    listener = None
+        except OSError:
+            listener = None
+        for fd in fds:
+            os.close(fd)
+        if listener is None:
+            self.abort()
+            raise StudentCrashed("the test's process sent something else than its broker listener")
+        return listener
+
     def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
         """Run ``function(*args, **kwargs)`` in the worker and return its (decoded) result."""
         if self.sock is None:
@@ -606,7 +653,8 @@ class StudentProcess:
         self.calls += 1  # the seed of `random` in the worker: varies per call, the same every run
         try:
             protocol.send(self.sock, {"op": "call", "function": function, "args": self._talk.encode(list(args)),
-                                      "kwargs": self._talk.encode(kwargs), "now": started, "seed": self.calls})
+                                      "kwargs": self._talk.encode(kwargs), "now": started, "seed": self.calls,
+                                      "tick": bool(getattr(self.host, "ticking", False))})
         except (protocol.ChannelClosed, protocol.ChannelTimeout) as exc:
             self.abort()
             failure: StudentFailure = StudentCrashed(f"the process stopped answering ({exc})")
@@ -638,5 +686,10 @@ def _decode(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"$repr", "$type"}:
             return Opaque(str(value["$type"]), str(value["$repr"]))
+        if set(value) == {"$bytes"}:
+            try:
+                return base64.b64decode(_text(value["$bytes"]), validate=True)
+            except (TypeError, binascii.Error):
+                return Opaque("bytes", "<malformed>")
         return {k: _decode(v) for k, v in value.items()}
     return value

@@ -3,8 +3,10 @@
 Runs in a child of the zygote, after ``isolation`` has confined it. Everything the student's code
 is handed comes from ``decode``: JSON values as they are, and stand-ins for the grader's objects
 (an SQS client whose HTTP requests travel to the grader's broker, proxies for the gateway, the
-mailer and handlers, a fresh sqlite connection). Time is virtual: ``time.sleep`` asks the grader to
-move its clock, and every reply carries the grader's "now".
+mailer and handlers, a fresh sqlite connection, a pika channel on the one broker connection the
+grader relays for the test). Time is virtual: ``time.sleep`` asks the grader to move its clock,
+and every reply carries the grader's "now" (for a broker test the clock also ticks between
+replies, as the broker's timeouts are real).
 """
 from __future__ import annotations
 
@@ -56,16 +58,16 @@ def _error_class(name: str) -> type[BaseException]:
 
 # -- the clock -------------------------------------------------------------------------------
 
-def _set_now(now: float | None) -> None:
+def _set_now(now: float | None, tick: bool | None = None) -> None:
     global _traveller
     if now is None:
         return
     if _traveller is None:
         import time_machine
 
-        _traveller = time_machine.travel(now, tick=False).start()
+        _traveller = time_machine.travel(now, tick=bool(tick)).start()
     else:
-        _traveller.move_to(now)
+        _traveller.move_to(now, tick=tick)
 
 
 def virtual_sleep(seconds: float) -> None:
@@ -158,6 +160,65 @@ def make_sqs_client(region: str, key: str = "", endpoint: str | None = None) -> 
     return _clients[(region, key)]
 
 
+# -- the broker connection of a test ---------------------------------------------------------
+
+_amqp: dict[str, Any] = {}
+
+
+def amqp_listen(sock: socket.socket, message: dict[str, Any]) -> None:
+    """Listen where the test's broker is reached from the box, and hand the listening socket to
+    the grader, which accepts the one connection and relays it to the broker."""
+    import signal
+    from urllib.parse import quote
+
+    # as in any Python program: a write to a connection the grader cut raises, it does not kill
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    amqp_drop()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", int(message.get("port") or 0)))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+        url = (f"amqp://{quote(str(message['user']), safe='')}:{quote(str(message['password']), safe='')}"
+               f"@127.0.0.1:{port}/{quote(str(message['vhost']), safe='')}")
+        os.environ["AMQP_URL"] = _amqp["url"] = url
+        socket.send_fds(sock, [b"L"], [listener.fileno()])
+    finally:
+        listener.close()
+    if message.get("connect"):
+        try:
+            amqp_channel()
+        except Exception:  # said again, to the student's function, when it is handed the channel
+            _amqp.pop("channel", None)
+
+
+def amqp_channel() -> Any:
+    """The test's channel in publisher-confirm mode, on its one connection (made on first use)."""
+    if "channel" not in _amqp:
+        import pika
+
+        if "url" not in _amqp:
+            raise ConnectionError("this test has no broker connection")
+        connection = pika.BlockingConnection(pika.URLParameters(_amqp["url"]))
+        channel = connection.channel()
+        channel.confirm_delivery()
+        _amqp.update(connection=connection, channel=channel)
+    return _amqp["channel"]
+
+
+def amqp_drop() -> None:
+    """Forget the last test's connection (the grader has cut its relay already)."""
+    connection = _amqp.pop("connection", None)
+    _amqp.clear()
+    os.environ.pop("AMQP_URL", None)
+    if connection is not None:
+        try:
+            connection.close()
+        except Exception:
+            pass
+
+
 # -- values ----------------------------------------------------------------------------------
 
 class _Proxy:
@@ -199,6 +260,10 @@ def decode(value: Any) -> Any:
                 return _Proxy(int(inner["ref"]), list(inner["methods"]), str(inner["name"]))
             if key == "$datetime":
                 return _dt.datetime.fromisoformat(inner)
+            if key == "$amqp_channel":
+                return amqp_channel()
+            if key == "$bytes":
+                return base64.b64decode(inner)
         return {k: decode(v) for k, v in value.items()}
     return value
 
@@ -211,6 +276,8 @@ def encode(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"$repr": repr(value), "$type": "float"}
+    if isinstance(value, (bytes, bytearray)):
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
     if isinstance(value, (list, tuple)):
         return [encode(v, depth + 1) for v in value]
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
@@ -336,11 +403,15 @@ def serve_calls(sock: socket.socket, module: Any, module_path: str) -> None:
         message = protocol.recv(sock)
         if message["op"] == "enter":
             _flush()
+            amqp_drop()
             os.chdir(message["scratch"])
+            continue
+        if message["op"] == "amqp":
+            amqp_listen(sock, message)
             continue
         if message["op"] != "call":
             return
-        _set_now(message.get("now"))
+        _set_now(message.get("now"), bool(message.get("tick")))
         random.seed(message.get("seed", 0))
         function = getattr(module, message["function"], None)
         if message["function"] == "__main__":  # `python <file>.py`: the file run as a script

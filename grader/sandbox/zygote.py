@@ -24,7 +24,8 @@ PRELOAD = (
     "dataclasses datetime decimal enum fractions functools hashlib heapq hmac itertools json "
     "logging math operator os pathlib pprint queue random re sqlite3 statistics string struct "
     "sys textwrap threading time traceback types typing uuid warnings zoneinfo "
-    "boto3 botocore botocore.exceptions botocore.awsrequest time_machine"
+    "boto3 botocore botocore.exceptions botocore.awsrequest time_machine "
+    "pika pika.adapters.blocking_connection pika.exceptions urllib.parse"
 ).split()
 
 

@@ -39,9 +39,15 @@ COURSE_SECTIONS: dict[str, tuple[str, ...]] = {
     "producer": ("A broker on your machine", "(course step 1)"),
     "consumer": ("A broker on your machine", "(course step 2)", "(course step 5)"),
     "payment": ("(discussion question 2)",),
+    "amqp_producer": ("A RabbitMQ on your machine", "(AMQP track, step 1)"),
+    "amqp_consumer": ("A RabbitMQ on your machine", "(AMQP track, step 2)"),
+    "amqp_routing": ("A RabbitMQ on your machine", "(AMQP track, routing)"),
 }
 TITLES = {"producer": "Exercise 1: the producer", "consumer": "Exercise 2: the consumer",
-          "payment": "Exercise 3: payments that survive redelivery"}
+          "payment": "Exercise 3: payments that survive redelivery",
+          "amqp_producer": "Exercise A1: a durable, confirmed producer on RabbitMQ",
+          "amqp_consumer": "Exercise A2: a RabbitMQ consumer with manual acks and dead-lettering",
+          "amqp_routing": "Exercise A3: routing with a topic exchange"}
 
 
 class BuildError(Exception):

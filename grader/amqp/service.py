@@ -1,0 +1,95 @@
+"""The broker of a grading run: one per process tree, started once, shared by forks.
+
+``launch()`` starts the private node in the background (or takes the instructor's broker from
+``BROKERLAB_AMQP_URL``) and returns at once; ``endpoint()`` waits until it serves. A class run
+launches it in the parent before forking, so every child grades on the same node; a single
+``brokerlab grade`` launches it only when a submission holds an AMQP file. The process that
+launched the node stops it at exit (and its keeper stops it if that process is killed).
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+
+from grader.amqp.admin import Lease, Leases
+from grader.amqp.node import BrokerUnavailable, Endpoint, Node, find_server, from_environment
+
+_lock = threading.Lock()
+_node: Node | None = None
+_external: Endpoint | None = None
+_failure: str | None = None
+_leases: dict[int, Leases] = {}
+
+
+def available() -> bool:
+    """Whether AMQP grading can run here at all (a broker given, or rabbitmq-server installed)."""
+    return bool(os.environ.get("BROKERLAB_AMQP_URL")) or find_server() is not None
+
+
+def launch() -> None:
+    """Start the run's broker if it is not started yet; never waits for it, never raises."""
+    global _node, _external, _failure
+    with _lock:
+        if _node is not None or _external is not None or _failure is not None:
+            return
+        try:
+            _external = from_environment()
+            if _external is None:
+                node = Node()
+                node.launch()
+                _node = node
+                atexit.register(stop)
+        except Exception as exc:  # said to every AMQP test, once the test asks for the broker
+            _failure = str(exc)
+
+
+def endpoint(timeout: float = 90.0) -> Endpoint:
+    """The run's broker, ready (started here if nobody launched it); BrokerUnavailable if none."""
+    launch()
+    if _failure is not None:
+        raise BrokerUnavailable(_failure)
+    if _external is not None:
+        return _external
+    assert _node is not None
+    return _node.wait_ready(timeout)
+
+
+def started_in() -> float:
+    return _node.started_in if _node is not None else 0.0
+
+
+def lease() -> Lease:
+    """A fresh virtual host and user for one test, from this process's own preparer."""
+    ready = endpoint()
+    pid = os.getpid()
+    with _lock:
+        if pid not in _leases:
+            _leases.clear()  # a fork's copy of its parent's preparer has no thread: never use it
+            _leases[pid] = Leases(ready)
+        leases = _leases[pid]
+    return leases.take()
+
+
+def give_back(lease: Lease) -> None:
+    leases = _leases.get(os.getpid())
+    if leases is not None:
+        leases.give_back(lease)
+
+
+def release_leases() -> None:
+    """Remove this process's prepared and used virtual hosts (a grading run's end)."""
+    leases = _leases.pop(os.getpid(), None)
+    if leases is not None:
+        leases.close()
+
+
+def stop() -> None:
+    """Stop the broker this process launched (nothing in a fork, nothing for an external one)."""
+    global _node, _failure
+    release_leases()
+    with _lock:
+        node, _node = _node, None
+        _failure = None
+    if node is not None:
+        node.stop()

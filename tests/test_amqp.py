@@ -1,0 +1,239 @@
+"""The AMQP track's machinery: the private node (started, confined to loopback, gone after its
+grader however the grader ends), the relay's log and rules, and a hostile submission on the one
+connection it gets. Needs rabbitmq-server (``.ci/run`` installs it) or BROKERLAB_AMQP_URL."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.amqp import frames, service
+from grader.amqp.admin import Admin
+from grader.amqp.node import Node, find_server
+from grader.amqp.relay import Log, Relay
+from grader.grade import Grader
+from grader.paths import SOLUTIONS
+
+BOUNDARY = Path(__file__).parent / "adversarial" / "boundary"
+needs_broker = pytest.mark.skipif(not service.available(), reason="no rabbitmq-server and no BROKERLAB_AMQP_URL")
+needs_server = pytest.mark.skipif(find_server() is None, reason="rabbitmq-server is not installed")
+
+
+def method_frame(class_id: int, method_id: int, payload: bytes = b"", channel: int = 1) -> bytes:
+    body = struct.pack(">HH", class_id, method_id) + payload
+    return struct.pack(">BHI", 1, channel, len(body)) + body + b"\xce"
+
+
+def test_frames_are_read_across_chunk_boundaries():
+    ack = method_frame(60, 80, struct.pack(">QB", 7, 1))
+    nack = method_frame(60, 120, struct.pack(">QB", 9, 0b10))
+    stream = frames.PROTOCOL_HEADER + ack + nack
+    reader = frames.FrameReader(client_side=True)
+    got = [f for i in range(len(stream)) for f in reader.feed(stream[i:i + 1])]
+    assert [(f.name, f.args) for f in got] == [("basic.ack", {"delivery_tag": 7, "multiple": True}),
+                                               ("basic.nack", {"delivery_tag": 9, "multiple": False,
+                                                               "requeue": True})]
+
+
+def test_content_is_joined_to_its_method_and_garbage_is_refused():
+    publish = method_frame(60, 40, struct.pack(">H", 0) + b"\x00" + b"\x01q" + b"\x01")
+    props = struct.pack(">HHQH", 60, 0, 5, 0b0001_0000_0000_0000) + b"\x02"  # delivery_mode only
+    header = struct.pack(">BHI", 2, 1, len(props)) + props + b"\xce"
+    body = struct.pack(">BHI", 3, 1, 5) + b"hello" + b"\xce"
+    reader = frames.FrameReader(client_side=False)
+    (frame,) = reader.feed(publish + header + body)
+    assert frame.name == "basic.publish" and frame.args["routing_key"] == "q" and frame.args["mandatory"]
+    assert frame.properties == {"delivery_mode": 2} and frame.body == b"hello"
+    with pytest.raises(frames.FrameError):
+        frames.FrameReader(client_side=True).feed(b"GET / HTTP/1.1\r\n\r\n")
+    with pytest.raises(frames.FrameError):
+        frames.FrameReader(client_side=False).feed(struct.pack(">BHI", 1, 0, 1 << 30) + b"x")
+
+
+def test_unsettled_deliveries_follow_acks_nacks_and_multiple():
+    log = Log()
+    for tag in (1, 2, 3):
+        log.add("broker", "basic.deliver", 1, {"consumer_tag": "c", "delivery_tag": tag, "redelivered": False}, {},
+                b"m%d" % tag)
+    log.add("client", "basic.ack", 1, {"delivery_tag": 2, "multiple": True})
+    assert [d.tag for d in log.unsettled()] == [3] and log.most_unsettled() == 3
+    log.add("client", "basic.reject", 1, {"delivery_tag": 3, "requeue": False})
+    assert [d.settlement for d in log.deliveries()] == ["ack", "ack", "reject"] and not log.unsettled()
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    if not service.available():
+        pytest.skip("no rabbitmq-server and no BROKERLAB_AMQP_URL")
+    return service.endpoint()
+
+
+@needs_broker
+def test_the_relay_admits_only_the_tests_vhost_and_one_connection(endpoint):
+    import pika
+
+    admin = Admin(endpoint)
+    admin.create_vhost("relay-test", "relay-user", "pw")
+    try:
+        for vhost, admitted in (("/", False), ("relay-test", True)):
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(4)
+            port = listener.getsockname()[1]
+            log = Log()
+            relay = Relay(listener, (endpoint.host, endpoint.amqp_port), "relay-test", log).start()
+            url = f"amqp://relay-user:pw@127.0.0.1:{port}/{'%2F' if vhost == '/' else vhost}"
+            if admitted:
+                connection = pika.BlockingConnection(pika.URLParameters(url))
+                connection.channel().queue_declare("seen")
+                assert [e["queue"] for e in log.client("queue.declare")] == ["seen"]
+                with pytest.raises(pika.exceptions.AMQPConnectionError):
+                    pika.BlockingConnection(pika.URLParameters(url))  # the listener took one connection
+            else:
+                with pytest.raises(pika.exceptions.AMQPConnectionError):
+                    pika.BlockingConnection(pika.URLParameters(url))
+                assert "virtual host" in (log.cut or "")
+            relay.close()
+    finally:
+        admin.delete_vhost("relay-test", "relay-user")
+
+
+@needs_server
+def test_the_node_listens_on_loopback_only_and_leaves_nothing_after_stop():
+    node = Node()
+    started = time.monotonic()
+    endpoint = node.start()
+    took = time.monotonic() - started
+    folder, keeper = node.folder, node.keeper.pid
+    listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout.splitlines()
+    beams = [line for line in listening if f"pid={_beam_of(keeper)}," in line]
+    assert beams and all(" 127.0.0.1:" in line for line in beams), beams
+    assert any(f":{endpoint.amqp_port} " in line for line in beams)
+    node.stop()
+    assert not folder.exists() and not _alive(keeper)
+    print(f"node started in {took:.1f} s")
+
+
+@needs_server
+def test_a_killed_grader_leaves_no_node(tmp_path):
+    script = ("import json, sys, time\nfrom grader.amqp.node import Node\nn = Node(); n.start()\n"
+              "print(json.dumps({'folder': str(n.folder), 'keeper': n.keeper.pid}), flush=True)\ntime.sleep(600)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    facts = json.loads(child.stdout.readline())
+    beam = _beam_of(facts["keeper"])
+    assert beam and Path(facts["folder"]).exists()
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (_alive(beam) or Path(facts["folder"]).exists() or _alive(facts["keeper"])):
+        time.sleep(0.05)
+    assert not _alive(beam) and not Path(facts["folder"]).exists() and not _alive(facts["keeper"])
+
+
+@needs_broker
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox's isolation needs root")
+def test_a_hostile_submission_reaches_nothing_but_its_own_vhost(tmp_path, endpoint):
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    source = (BOUNDARY / "amqp_escape.py").read_text().replace("__PORT__", str(endpoint.amqp_port))
+    (folder / "amqp_producer.py").write_text(source)
+    shutil.copy(SOLUTIONS / "amqp_consumer.py", folder / "amqp_consumer.py")
+    admin = Admin(endpoint)
+    vhosts, users = set(admin.vhosts()), set(admin.users())
+    with Grader(exercises=("amqp_producer", "amqp_consumer"), quizzes=False) as grader:
+        result = grader.grade(folder)
+    said = "\n".join(t.output or "" for t in result.exercises["amqp_producer"].tests)
+    for probe in ("second-connection", "node-port", "management", "epmd", "other-vhost", "after-cut"):
+        assert f"{probe}: refused" in said, (probe, said)
+    assert "queue-flood: stopped after 2" in said, said  # 24 per virtual host: the test's own and the flood's
+    assert "stash: found" not in said, said
+    assert result.exercises["amqp_producer"].score == 0
+    assert result.exercises["amqp_consumer"].score == result.exercises["amqp_consumer"].max_score
+    assert set(admin.vhosts()) <= vhosts, "virtual hosts outlived their grading"
+    assert set(admin.users()) <= users, "users outlived their grading"
+
+
+def _beam_of(keeper: int) -> int | None:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"beam.smp" in stat and _descends(int(entry), keeper):
+                return int(entry)
+    return None
+
+
+def _descends(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+BROKERLAB = [sys.executable, "-m", "grader"]
+
+
+@needs_broker
+def test_the_lab_on_rabbitmq_redelivers_a_crashed_consumers_task_at_once():
+    done = subprocess.run([*BROKERLAB, "lab", "--broker", "rabbitmq", "--step", "5", "--work-seconds", "0.1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CRASH while handling task 0, before its ack" in done.stdout
+    assert "task 0 again, redelivered" in done.stdout and "1 of 1 tasks handled and acknowledged" in done.stdout
+
+
+@needs_broker
+def test_the_lab_on_rabbitmq_spreads_tasks_over_consumer_processes_exactly_once():
+    done = subprocess.run([*BROKERLAB, "lab", "--broker", "rabbitmq", "--step", "4", "--tasks", "9", "--consumers",
+                           "3", "--work-seconds", "0.2", "--send-interval", "0"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "9 of 9 tasks handled and acknowledged" in done.stdout and "0 message(s) left" in done.stdout
+    workers = {line.split(": handled")[0].split("] ")[1] for line in done.stdout.splitlines() if ": handled task" in line}
+    assert len(workers) >= 2, f"prefetch 1 should spread the work: {done.stdout}"
+
+
+@needs_server
+def test_serve_rabbitmq_runs_the_students_main_and_leaves_nothing(tmp_path):
+    serve = subprocess.Popen([*BROKERLAB, "serve", "--broker", "rabbitmq"], stdout=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in serve.stdout:
+            if "export AMQP_URL=" in line:
+                url = line.split("export AMQP_URL=", 1)[1].strip().strip("'")
+                break
+        assert url
+        for name in ("amqp_producer.py", "amqp_consumer.py"):
+            done = subprocess.run([sys.executable, str(SOLUTIONS / name)], env={**os.environ, "AMQP_URL": url},
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+        assert "Processed 5" in done.stdout
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        rest = serve.communicate(timeout=30)[0]
+    assert "RabbitMQ stopped" in rest
