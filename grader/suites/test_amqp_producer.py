@@ -163,7 +163,7 @@ def test_send_task_to_missing_queue_raises(amqp_producer, amqp):
     try:
         amqp_producer.call("send_task", CHANNEL, "no-such-queue", "send_email", {"to": "c@example.com"})
     except StudentRaised as exc:
-        expect(exc.is_a("UnroutableError"),
+        expect(exc.is_a("pika.exceptions.UnroutableError"),
                f"send_task raised {exc.type_name} for a queue that does not exist, not pika's UnroutableError.")
     else:
         sent = publishes(amqp)
