@@ -405,3 +405,17 @@ def test_a_value_that_breaks_a_suites_own_parsing_is_the_students_mistake(grader
     no_grader_errors(result)
     tests = {t.name: t for t in result.exercises["producer"].tests}
     assert not tests["make_task_utc_z_timestamp"].passed
+
+
+def test_code_that_does_no_work_earns_nothing(grader, tmp_path):
+    """A producer that only returns guessable values, a process_task that rejects everything, a
+    consumer that returns a constant without calling SQS, a handler that rejects everything."""
+    folder = tmp_path / "lazy"
+    folder.mkdir()
+    for name, file in (("lazy_producer.py", "sqs_producer.py"), ("lazy_consumer.py", "sqs_consumer.py"),
+                       ("lazy_payment.py", "payment_handler.py")):
+        shutil.copy(BOUNDARY / name, folder / file)
+    result = grader.grade(folder)
+    earned = {k: [t.name for t in e.tests if t.passed] for k, e in result.exercises.items()
+              if k in ("producer", "consumer", "payment")}
+    assert earned == {"producer": [], "consumer": [], "payment": []}

@@ -93,7 +93,12 @@ MALFORMED = [
 @pytest.mark.grade(points=3, concept="message validation",
                    lesson="A consumer must reject a malformed message with ValueError (json.JSONDecodeError is one); "
                           "a KeyError or TypeError leaking out tells the caller nothing about the message.")
-def test_process_task_rejects_malformed(consumer):
+def test_process_task_rejects_malformed(consumer, data):
+    try:
+        consumer.call("process_task", task(0, TASK_TYPES[0], data))
+    except StudentRaised as exc:
+        expect(False, f"process_task raised {exc.type_name} for a valid task too: rejecting everything is not "
+                      "validating (a valid task must come back decoded).")
     for what, body in MALFORMED:
         try:
             got = consumer.call("process_task", body)
@@ -186,6 +191,8 @@ def test_handler_error_never_escapes(consumer, broker, sqs, data):
     broker.send(url, second)
     handler = Recorder(broker, url, fail={first: 99, second: 99}, errors={first: KeyError, second: RuntimeError})
     result = consume(consumer, sqs, url, handler, max_messages=2, wait_time_seconds=1, max_empty_polls=1)
+    expect(handler.seen, "consume_messages never handed a message to the handler: it must receive the queue's "
+                         "messages and call handler(body) for each.")
     expect(isinstance(result, dict) and result.get("processed") == 0 and result.get("failed", 0) >= 2,
            f"Both handlers raised (KeyError, then RuntimeError); consume_messages returned {result!r}: "
            "each failed delivery must be counted in 'failed'.")

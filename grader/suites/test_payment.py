@@ -176,6 +176,10 @@ def test_malformed_message_value_error(shop):
         expect(shop.gateway.calls == 0, f"For {what}, the gateway was called before the message was validated.")
         expect(shop.mailer.calls == 0, f"For {what}, a mail was sent for an invalid message.")
         expect(shop.order() == ("pending", None), f"For {what}, the order was changed.")
+    valid = shop.deliver()
+    expect(not (valid.outcome == "raised" and valid.error.is_a("ValueError")),
+           "process_payment raised ValueError for a well-formed message too: rejecting everything is not "
+           "validating.")
 
 
 @pytest.mark.grade(points=1, concept="validating before side effects",
