@@ -120,6 +120,11 @@ def _grader_error_quizzes(feedback: str) -> dict[str, ExerciseResult]:
                    feedback=feedback, concept=q.concept) for q in quiz.questions]) for quiz_id, quiz in bank.items()}
 
 
+def add_seed_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, help="the course seed: which names, data and account the hidden suites "
+                                                 "use (default: BROKERLAB_SEED, else brokerlab.yaml's seed, else 0)")
+
+
 def add_sandbox_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     parser.add_argument("--sandbox", choices=selfcheck.MODES, default=default,
                         help="full: every protection, refused where the host cannot give it (default); "
@@ -131,8 +136,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", help="how to print the result (default: text)")
     parser.add_argument("--out", type=Path, help="write the result to this file instead of printing it")
     add_sandbox_option(parser)
-    parser.add_argument("--seed", type=int, help="the course seed: which names, data and account the hidden suites "
-                                                 "use (default: BROKERLAB_SEED, else brokerlab.yaml's seed, else 0)")
+    add_seed_option(parser)
     parser.add_argument("--manual-scores", type=Path, metavar="FILE",
                         help="YAML of points and comments for free-response questions (student, quiz, question)")
 

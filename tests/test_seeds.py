@@ -55,3 +55,22 @@ def test_same_seed_same_bytes_other_seed_same_verdicts():
     for seed in (1, 987654):
         with Grader(seed=seed) as other:
             assert [verdicts(other.grade(f)) for f in folders] == base, f"seed {seed} changed a verdict"
+
+
+def test_grade_all_records_its_seed_in_every_row_and_a_new_seed_grades_everyone_again(tmp_path):
+    import json
+    import shutil
+
+    from grader.cli import main as brokerlab
+
+    source = tmp_path / "class"
+    (source / "ada").mkdir(parents=True)
+    shutil.copy(SOLUTIONS / "payment_handler.py", source / "ada" / "payment_handler.py")
+    (source / "bob.zip").write_bytes(b"not a zip")
+    out = tmp_path / "out"
+    assert brokerlab(["grade-all", str(source), "--out", str(out), "--seed", "7", "--quiet"]) == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["student_id"]: r["seed"] for r in rows} == {"ada": 7, "bob": 7}
+    assert brokerlab(["grade-all", str(source), "--out", str(out), "--seed", "8", "--quiet"]) == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["student_id"]: r["seed"] for r in rows} == {"ada": 8, "bob": 8}

@@ -35,7 +35,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from grader.grade import add_sandbox_option
+from grader import course
+from grader.grade import add_sandbox_option, add_seed_option
 from grader.bulk import gradebook
 from grader.bulk.cleanup import remove_tree
 from grader.bulk.sources import Student, find_students
@@ -64,6 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="with an nbgrader course holding several assignments: the one to grade")
     parser.add_argument("--out", type=Path, required=True, metavar="OUTDIR", help="where to write the results")
     add_sandbox_option(parser)
+    add_seed_option(parser)
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
                         help=f"grade N submissions at once (default: the number of cores, {default_jobs()})")
     parser.add_argument("--student", action="extend", nargs="+", metavar="ID", default=[],
@@ -340,7 +342,7 @@ def _grade_and_write(args: argparse.Namespace, out: Path, unpack: Path, manual: 
     if store.dropped:
         print(f"brokerlab grade-all: {store.dropped} unreadable line(s) in {FILE_NAME} were dropped; "
               "those students are graded again", file=sys.stderr)
-    grader_fp = grader_digest()
+    grader_fp = grader_digest(course.resolve_seed(args.seed))
     fingerprints = {s.id: submission_digest(s.path, s.refused, grader_fp) for s in students}
     todo = to_grade(students, records, fingerprints, args.student, args.force)
 
@@ -360,7 +362,7 @@ def _grade_and_write(args: argparse.Namespace, out: Path, unpack: Path, manual: 
                               outcome.result.max_score, outcome.seconds)
 
         try:
-            with Pool(args.jobs, args.timeout, args.sandbox) as pool:
+            with Pool(args.jobs, args.timeout, args.sandbox, args.seed) as pool:
                 pool.run(todo, done, on_tick=progress.tick)
         finally:
             progress.close()

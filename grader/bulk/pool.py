@@ -189,16 +189,17 @@ def blank(template: SubmissionResult, status: str, reason: str) -> SubmissionRes
                             feedback=f"Not graded: {reason}", concept=t.concept, visibility=t.visibility)
                  for t in exercise.tests]
         exercises[key] = ExerciseResult(kind=exercise.kind, feedback=reason, tests=tests)
-    return SubmissionResult(exercises=exercises, status=status)
+    return SubmissionResult(exercises=exercises, status=status, sandbox=template.sandbox, seed=template.seed)
 
 
 class Pool:
     """Grades submissions in forked children of one warm parent; use as a context manager."""
 
-    def __init__(self, jobs: int | None = None, timeout: float = DEFAULT_TIMEOUT, sandbox: str | None = None) -> None:
+    def __init__(self, jobs: int | None = None, timeout: float = DEFAULT_TIMEOUT, sandbox: str | None = None,
+                 seed: int | None = None) -> None:
         self.jobs = max(1, jobs or default_jobs())
         self.timeout = timeout
-        self.sandbox = sandbox
+        self.sandbox, self.seed = sandbox, seed
         self.grader: Any = None
         self.tmp: Path | None = None
         self._template: SubmissionResult | None = None
@@ -223,7 +224,7 @@ class Pool:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
         os.chmod(self.tmp, 0o711)
         (self.tmp / "empty").mkdir()
-        self.grader = Grader(sandbox=self.sandbox, broker="eager")  # one RabbitMQ for the whole run, shared by the children
+        self.grader = Grader(sandbox=self.sandbox, seed=self.seed, broker="eager")  # one RabbitMQ for the whole run, shared by the children
         warm_up()
         gc.collect()
         gc.freeze()

@@ -137,8 +137,9 @@ def digest(*parts: bytes) -> str:
 
 # -- what a result was graded from -----------------------------------------------------------------
 
-def grader_digest() -> str:
-    """A fingerprint of what decides the verdicts: the hidden suites, their harness and the quizzes."""
+def grader_digest(seed: int | None = None) -> str:
+    """A fingerprint of what decides the verdicts: the hidden suites, their harness, the quizzes
+    and the course seed (another seed is another term's data: everyone is graded again)."""
     from grader.paths import QUIZZES, SUITES
 
     harness = SUITES.parent / "harness"
@@ -153,6 +154,8 @@ def grader_digest() -> str:
             parts += [path.name.encode(), path.read_bytes()]
         except OSError:
             continue
+    if seed is not None:
+        parts.append(f"seed {seed}".encode())
     return digest(*parts)
 
 
