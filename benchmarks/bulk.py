@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from grader.paths import EXAMPLES, EXERCISE_FILES, EXERCISES, SOLUTIONS  # noqa: E402
 
 FILES = tuple(EXERCISE_FILES.values())
+SQS_FILES = tuple(f for e, f in EXERCISE_FILES.items() if not e.startswith("amqp_"))
 ANSWERS = "checkpoint:\n  q1: C\n  q2: C\ndiscussion:\n  q1: [A, D]\n"
 
 # (variant, file, old text, new text): each a small, classic mistake on top of the solution
@@ -157,7 +158,14 @@ def main() -> int:
     parser.add_argument("--baseline", type=float, default=5.0, metavar="SECONDS",
                         help="first measure how busy the machine is without us, this long (default 5)")
     parser.add_argument("--keep", action="store_true", help="keep the class and the outputs, and say where")
+    parser.add_argument("--track", choices=("all", "sqs"), default="all",
+                        help="sqs: the SQS track's files only (the class as the trust boundary's target was set on)")
+    parser.add_argument("--sandbox", choices=("full", "weak"), default="full",
+                        help="weak: no isolation, to measure what the protections cost (default full)")
     args = parser.parse_args()
+    if args.track == "sqs":
+        global FILES
+        FILES = SQS_FILES
 
     from grader.cli import main as brokerlab
 
@@ -169,7 +177,7 @@ def main() -> int:
         base0, base_started = machine_cpu(), time.monotonic()
         time.sleep(args.baseline)  # what the machine does without us: other users' work
         others = (machine_cpu()[0] - base0[0]) / max(1e-9, time.monotonic() - base_started)
-        argv = ["grade-all", str(source), "--out", str(out), "--quiet"]
+        argv = ["grade-all", str(source), "--out", str(out), "--quiet", "--sandbox", args.sandbox]
         if args.jobs:
             argv += ["--jobs", str(args.jobs)]
         own = OwnCpu()
