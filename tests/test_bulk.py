@@ -23,7 +23,7 @@ from grader.bulk.pool import Pool
 from grader.bulk.sources import Student, find_students
 from grader.bulk.store import Record, Store
 from grader.errors import UserError
-from grader.paths import EXAMPLES, EXERCISES, ROOT, SOLUTIONS
+from grader.paths import EXERCISE_FILES, EXAMPLES, EXERCISES, ROOT, SOLUTIONS
 from grader.quiz.loader import load_bank
 from grader.render.markdown import to_markdown
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
@@ -116,7 +116,8 @@ def test_every_student_gets_a_row_with_its_status(first_run):
     header = list(rows[0])
     assert header[:4] == ["student_id", "producer", "consumer", "payment"]
     assert header[-3:] == ["total", "max_total", "status"]
-    assert header[4:-3] == sorted(load_bank())  # every quiz of the assignment, answered by anyone or not
+    amqp = [e for e in EXERCISE_FILES if e.startswith("amqp_")]
+    assert header[4:-3] == amqp + sorted(load_bank())  # every exercise and quiz of the assignment
     assert {r["max_total"] for r in rows} == {gradebook.number(FULL)}
     assert "notes.txt" in done.stderr  # what is not a submission is said, not silently dropped
     assert not (root / "eve-was-here.txt").exists() and not (root.parent / "eve-was-here.txt").exists()
@@ -134,7 +135,7 @@ def test_broken_submissions_score_zero_out_of_the_full_maximum(first_run):
     assert {r["max_score"] for r in results.values()} == {FULL}  # one maximum, whatever each handed in
     for student in ("dave", "eve", "frank"):
         assert results[student]["status"] == "unreadable"
-        assert set(results[student]["exercises"]) == {"producer", "consumer", "payment", *load_bank()}
+        assert set(results[student]["exercises"]) == {*EXERCISE_FILES, *load_bank()}
     assert "climbs out" in results["eve"]["exercises"]["producer"]["feedback"]
     assert "link" in results["frank"]["exercises"]["producer"]["feedback"]
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
+from grader.paths import EXERCISE_FILES
 from grader.report import stats
 from grader.report.html import render
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
@@ -154,18 +155,20 @@ def test_students_table_puts_who_needs_help_first_with_a_breakdown_and_their_fee
     lost most, what waits for a person, and one click to what they were told."""
     html = render(klass, feedback={k: f"feedback/{k}.md" for k in klass})
     students = table(html, "students")
-    assert [h["data-key"] for h in students.header] == \
-        ["student", "total", "producer", "consumer", "payment", "checkpoint", "pending", "status", "weakest"]
+    keys = [h["data-key"] for h in students.header]
+    assert keys == ["student", "total", *EXERCISE_FILES, "checkpoint", "pending", "status", "weakest"]
+    col = {key: i for i, key in enumerate(keys)}
     ids = [row[0] for row in students.rows]
     totals = [float(row[1]) for row in students.rows]
     assert totals == sorted(totals) and ids[:2] == ["s6", "s5"]  # s6 handed in nothing, s5 failed all
     assert students.links == [f"feedback/{i}.md" for i in ids]
     by_id = {row[0]: row for row in students.rows}
-    assert by_id["s4"][2:6] == ["5", "0", "0", "2"]  # producer, consumer, payment, checkpoint
-    assert by_id["s7"][6] == "1" and by_id["s1"][6] == ""  # s7's q3 waits for a person
-    assert by_id["s5"][8].startswith("acknowledgements (0") and "concept 1 (0" in by_id["s5"][8]
-    assert by_id["s1"][8].startswith("concept 3 (0")
-    assert by_id["s6"][8] == "–" and by_id["s6"][7] == "empty"
+    assert [by_id["s4"][col[k]] for k in ("producer", "consumer", "payment", "checkpoint")] == ["5", "0", "0", "2"]
+    assert by_id["s7"][col["pending"]] == "1" and by_id["s1"][col["pending"]] == ""  # s7's q3 waits for a person
+    weakest, status = col["weakest"], col["status"]
+    assert by_id["s5"][weakest].startswith("acknowledgements (0") and "concept 1 (0" in by_id["s5"][weakest]
+    assert by_id["s1"][weakest].startswith("concept 3 (0")
+    assert by_id["s6"][weakest] == "–" and by_id["s6"][status] == "empty"
 
 
 def test_the_heatmap_shows_each_students_share_per_concept_and_pending_apart(klass):
