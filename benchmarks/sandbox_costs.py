@@ -49,7 +49,7 @@ def main() -> None:
     zygote = Zygote()
     clock = VirtualClock()
     clock.__enter__()
-    host = selfcheck._ProbeHost(clock)
+    host = selfcheck.ProbeHost(clock)
     rows: list[tuple[str, tuple[float, float]]] = []
     modes = ["weak"] + (["full"] if os.geteuid() == 0 else [])
     for mode in modes:

@@ -93,7 +93,7 @@ def test_a_swapped_database_is_never_read_through(grader, tmp_path, canary):
 
     with sqlite3.connect(forged) as db:  # says every order is paid: worth points if read through a link
         db.execute("CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount_cents INTEGER, status TEXT, charge_id TEXT)")
-        db.execute(f"CREATE TABLE secret (x TEXT)")
+        db.execute("CREATE TABLE secret (x TEXT)")
         db.execute("INSERT INTO secret VALUES (?)", (f"SECRET-{token}",))
     os.chmod(forged, 0o600)
     start = time.monotonic()
@@ -287,7 +287,7 @@ def test_a_box_dies_with_its_keeper(grader, tmp_path):
     from grader.harness.clock import VirtualClock
     from grader.sandbox.client import Limits, Sandbox
     from grader.sandbox.scratch import ScratchSpace
-    from grader.sandbox.selfcheck import _ProbeHost
+    from grader.sandbox.selfcheck import ProbeHost
 
     name = f"esc{secrets.token_hex(5)}"
     source = (BOUNDARY / "linger.py").read_text().replace("__NAME__", name).encode()
@@ -295,7 +295,7 @@ def test_a_box_dies_with_its_keeper(grader, tmp_path):
     sandbox = Sandbox(grader.zygote, "sqs_producer", source, space, "producer", Limits(), grader.sandbox)
     try:
         with VirtualClock() as clock:
-            sandbox.start(_ProbeHost(clock))
+            sandbox.start(ProbeHost(clock))
         assert wait_for(lambda: processes_named(name)), "the attack's daemon never started"
         keeper = sandbox.uid - UID_BASE
         os.kill(keeper, signal.SIGKILL)

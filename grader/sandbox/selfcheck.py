@@ -113,7 +113,7 @@ def prove(zygote: Any, box: dict[str, Any]) -> Proof:
     sandbox = Sandbox(zygote, "brokerlab_probe", PROBE, space, "probe", Limits(), box)
     try:
         with clock:
-            host = _ProbeHost(clock)
+            host = ProbeHost(clock)
             sandbox.start(host)
             proof.steps.append(Step("box", True, "namespaces, new root, rlimits, uid and no_new_privs all took"))
             joined = sandbox_cgroups(sandbox.pid)
@@ -131,7 +131,9 @@ def prove(zygote: Any, box: dict[str, Any]) -> Proof:
     return proof
 
 
-class _ProbeHost:
+class ProbeHost:
+    """A host for a box that needs no broker: the clock only; every AWS request is refused."""
+
     def __init__(self, clock: Any) -> None:
         self.clock = clock
 
