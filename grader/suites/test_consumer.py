@@ -360,16 +360,20 @@ def run_main(consumer, broker, how: str = "main") -> None:
 
 
 MAIN_RUNS = 10  # 10% failures: none in 100 deliveries has a chance below 3e-5
+MIN_MAIN_RUNS = 2  # a second run catches a main() that only works once (module-level state)
 
 
 @pytest.mark.grade(points=2, concept="the course's step 2", lesson=MAIN_LESSON)
 def test_main_course_step2(consumer, broker, data):
+    """A sequential test: main() runs until a failed delivery has shown (at least twice, at most
+    MAIN_RUNS times). An honest 10% handler usually shows one within two runs, and one that seems
+    never to fail still gets all ten runs' chances before it loses the points."""
     url = broker.create_queue("task-queue")
     total = data.int(22, 30)
     for i in range(total):
         broker.send(url, task(i, TASK_TYPES[i % 4], data))
-    deleted = delivered = 0
-    for run in range(MAIN_RUNS):
+    deleted = delivered = runs = 0
+    while runs < MAIN_RUNS and (runs < MIN_MAIN_RUNS or delivered == deleted):
         before, delivered_before = len(broker.stored(url)), broker.delivered()
         run_main(consumer, broker)
         now_deleted = before - len(broker.stored(url))
@@ -378,14 +382,15 @@ def test_main_course_step2(consumer, broker, data):
         deleted += now_deleted
         delivered += broker.delivered() - delivered_before
         for i in range(10):
-            broker.send(url, task(total + 10 * run + i, TASK_TYPES[i % 4], data))
-    expect(2 * deleted <= broker.slept <= 2 * delivered + 2 * MAIN_RUNS,
-           f"Over {MAIN_RUNS} runs main() handled {delivered} deliveries ({deleted} acknowledged) and slept "
+            broker.send(url, task(total + 10 * runs + i, TASK_TYPES[i % 4], data))
+        runs += 1
+    expect(2 * deleted <= broker.slept <= 2 * delivered + 2 * runs,
+           f"Over {runs} runs main() handled {delivered} deliveries ({deleted} acknowledged) and slept "
            f"{broker.slept:g} s of (virtual) time: its handler should simulate 2 s of work for each message "
            "(time.sleep(2)).")
     failures = delivered - deleted
     expect(0 < failures <= delivered // 2,
-           f"Over {MAIN_RUNS} runs of main(), {failures} of {delivered} deliveries failed: its handler should fail "
+           f"Over {runs} runs of main(), {failures} of {delivered} deliveries failed: its handler should fail "
            "10% of the time (e.g. random.random() < 0.1), so that the redelivery of failed messages shows.")
 
 
