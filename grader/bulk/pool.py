@@ -160,27 +160,6 @@ def scratch_root() -> str | None:
     return shm
 
 
-def short_failure_reports() -> None:
-    """Make pytest's report of a failing test one line, in this (bulk) process only.
-
-    ``GradingPlugin`` reads each test's exception itself; the long report pytest also builds
-    (re-parsing the suites' source and formatting every frame) is thrown away, and costs a
-    tenth of a second per submission with failures. Verdicts and feedback do not change.
-    """
-    try:
-        from _pytest import nodes
-    except ImportError:
-        return
-    if not hasattr(nodes.Node, "_repr_failure_py") or getattr(nodes.Node, "_brokerlab_short", False):
-        return
-
-    def _repr_failure_py(self: Any, excinfo: Any, style: Any = None) -> str:
-        return excinfo.exconly()
-
-    nodes.Node._repr_failure_py = _repr_failure_py  # type: ignore[method-assign]
-    nodes.Node._brokerlab_short = True  # type: ignore[attr-defined]
-
-
 def blank(template: SubmissionResult, status: str, reason: str) -> SubmissionResult:
     """Every exercise of ``template`` at 0, each test saying ``reason``: the class's maximum, no points."""
     exercises: dict[str, ExerciseResult] = {}
@@ -196,8 +175,11 @@ class Pool:
     """Grades submissions in forked children of one warm parent; use as a context manager."""
 
     def __init__(self, jobs: int | None = None, timeout: float = DEFAULT_TIMEOUT, sandbox: str | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, rabbitmq: bool = True) -> None:
+        """``rabbitmq``: start the run's one broker now, for the children to share (a class with no
+        AMQP file leaves it off: it costs seconds of CPU to start and keeps a core busy)."""
         self.jobs = max(1, jobs or default_jobs())
+        self.rabbitmq = rabbitmq
         self.timeout = timeout
         self.sandbox, self.seed = sandbox, seed
         self.grader: Any = None
@@ -224,7 +206,7 @@ class Pool:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
         os.chmod(self.tmp, 0o711)
         (self.tmp / "empty").mkdir()
-        self.grader = Grader(sandbox=self.sandbox, seed=self.seed, broker="eager")  # one RabbitMQ for the whole run, shared by the children
+        self.grader = Grader(sandbox=self.sandbox, seed=self.seed, broker="eager" if self.rabbitmq else "lazy")
         warm_up()
         gc.collect()
         gc.freeze()
@@ -336,7 +318,6 @@ class Pool:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us; a half run must never be sent
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             _die_with(self._parent)
-            short_failure_reports()
             for fd in [j.fd for j in self._running.values()]:
                 try:
                     os.close(fd)
