@@ -5,8 +5,10 @@ moto's time in reading the clock (``unix_time`` builds two datetimes per call, a
 computes every queue attribute, checking every message's visibility), in re-deriving every
 queue attribute to read one (retention, on every received message) and in converting the same
 attribute names from CamelCase again and again, and in listing the response class's methods
-with ``inspect`` on every request. The clock reads ``time.time()`` instead — the same
-virtual clock (time-machine patches both) — and the others return exactly what the originals do.
+with ``inspect`` on every request, and in drawing every receipt handle one letter at a time (185
+calls of ``random.choice``). The clock reads ``time.time()`` instead — the same
+virtual clock (time-machine patches both) — a receipt handle is still 185 lowercase letters drawn from moto's seeded
+``mock_random`` (so runs stay deterministic), and the others return exactly what the originals do.
 """
 from __future__ import annotations
 
@@ -15,6 +17,15 @@ import time
 from typing import Any
 
 _applied = False
+_LETTERS = bytes(ord("a") + i % 26 for i in range(256))
+RECEIPT_LENGTH = 185
+
+
+def fast_receipt_handle() -> str:
+    """What moto's ``generate_receipt_handle`` makes (185 lowercase letters), in one draw."""
+    from moto.moto_api._internal import mock_random
+
+    return mock_random.getrandbits(8 * RECEIPT_LENGTH).to_bytes(RECEIPT_LENGTH, "big").translate(_LETTERS).decode()
 
 
 def apply() -> None:
@@ -48,4 +59,5 @@ def apply() -> None:
 
     sqs_models.unix_time = fast_unix_time
     sqs_models.unix_time_millis = fast_unix_time_millis
+    sqs_models.generate_receipt_handle = fast_receipt_handle
     _applied = True
