@@ -134,8 +134,11 @@ class Limits:
     all. Code that keeps asking meets the virtual or request limit first, however loaded the
     machine: a busy machine makes each request slower, never a verdict different."""
 
-    virtual_seconds: float = 900.0
-    requests: int = 3000
+    # Honest calls of the hidden suites need at most ~60 requests and ~70 virtual seconds (main()
+    # of the course's step 2); a loop that never stops meets these at several times that, at a
+    # cost the class can bear.
+    virtual_seconds: float = 300.0
+    requests: int = 500
     wall_seconds: float = 4.0
     import_wall_seconds: float = 4.0
     total_wall_seconds: float = 60.0
