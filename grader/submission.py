@@ -7,6 +7,7 @@ past the size and count limits make it unreadable, and nothing is written.
 """
 from __future__ import annotations
 
+import os
 import stat
 import zipfile
 from dataclasses import dataclass, field
@@ -58,6 +59,31 @@ def open_submission(path: Path) -> Submission:
         raise UnreadableSubmission(f"{path}: not a folder or a zip archive")
     _check_sources(submission)
     return submission
+
+
+def wanted_names(path: Path) -> frozenset[str] | None:
+    """Which of the contract's files a submission holds, found as ``open_submission`` would find
+    them but without reading any; None when that cannot be told (then assume any). Never raises:
+    a class run asks it of every student before it starts (to know whether it needs RabbitMQ)."""
+    try:
+        if path.is_symlink():
+            return None
+        if path.is_dir():
+            root = path
+            if not any(os.path.lexists(path / name) for name in WANTED):
+                children = [c for c in path.iterdir() if not c.name.startswith((".", "__MACOSX"))]
+                if len(children) == 1 and children[0].is_dir() and not children[0].is_symlink():
+                    root = children[0]
+            return frozenset(name for name in WANTED if os.path.lexists(root / name))
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            if len(infos) > MAX_ARCHIVE_ENTRIES:
+                return None
+            names = [i.filename.replace("\\", "/") for i in infos]
+        prefix = _root_prefix(names)
+        return frozenset(name for name in WANTED if prefix + name in names)
+    except Exception:  # noqa: BLE001 - whatever the submission is, the answer is "cannot tell"
+        return None
 
 
 def _read_folder(folder: Path) -> dict[str, bytes]:

@@ -43,6 +43,8 @@ from grader.bulk.sources import Student, find_students
 from grader.bulk.store import (FILE_NAME, Record, Store, grader_digest, has_grader_error, submission_digest,
                                write_atomic)
 from grader.errors import UserError
+from grader.paths import EXERCISE_FILES
+from grader.submission import wanted_names
 from grader.render.safe import md_inline, visible
 
 HELP = "grade a whole class into a gradebook, feedback and a report"
@@ -321,6 +323,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def needs_rabbitmq(students: list[Student]) -> bool:
+    """Whether any of these submissions may hold an AMQP track file (when one cannot be told, yes)."""
+    amqp = {name for exercise, name in EXERCISE_FILES.items() if exercise.startswith("amqp_")}
+    for student in students:
+        if student.path is None or student.refused:
+            continue
+        names = wanted_names(student.path)
+        if names is None or names & amqp:
+            return True
+    return False
+
+
 def _grade_and_write(args: argparse.Namespace, out: Path, unpack: Path, manual: bool) -> str:
     """Find the students, grade who needs it, write every output; the run's summary."""
     from grader.bulk.pool import Pool
@@ -362,7 +376,7 @@ def _grade_and_write(args: argparse.Namespace, out: Path, unpack: Path, manual: 
                               outcome.result.max_score, outcome.seconds)
 
         try:
-            with Pool(args.jobs, args.timeout, args.sandbox, args.seed) as pool:
+            with Pool(args.jobs, args.timeout, args.sandbox, args.seed, rabbitmq=needs_rabbitmq(todo)) as pool:
                 pool.run(todo, done, on_tick=progress.tick)
         finally:
             progress.close()
