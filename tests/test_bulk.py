@@ -458,3 +458,35 @@ def test_bad_arguments_are_one_line_errors_and_create_nothing(tmp_path):
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "Traceback" not in done.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["ann", "class"]
+
+
+def test_only_a_class_with_an_amqp_file_starts_rabbitmq(tmp_path):
+    """The run's RabbitMQ costs seconds of CPU: a class with no AMQP track file never starts it,
+    and one that may hold one (where a submission cannot be read, it may) always does."""
+    from grader.bulk.command import needs_rabbitmq
+    from grader.submission import wanted_names
+
+    sqs = tmp_path / "sqs"
+    copy_code(SOLUTIONS, sqs)
+    nested = tmp_path / "nested"
+    copy_code(SOLUTIONS, nested / "inside")
+    zipped = tmp_path / "zipped.zip"
+    zip_folder(sqs, zipped, "zipped")
+    students = [Student("sqs", sqs), Student("nested", nested), Student("zipped", zipped),
+                Student("refused", None, "climbs out")]
+    assert wanted_names(nested) == frozenset(CODE_FILES)
+    assert wanted_names(zipped) == frozenset(CODE_FILES)
+    assert not needs_rabbitmq(students)
+
+    amqp = tmp_path / "amqp"
+    amqp.mkdir()
+    shutil.copy(SOLUTIONS / "amqp_routing.py", amqp / "amqp_routing.py")
+    amqp_zip = tmp_path / "amqp-zip.zip"
+    zip_folder(amqp, amqp_zip, "amqp-zip")
+    corrupt = tmp_path / "corrupt.zip"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    link = tmp_path / "link"
+    link.symlink_to(amqp)
+    for odd in (amqp, amqp_zip, corrupt, link):
+        assert needs_rabbitmq(students + [Student(odd.name, odd)]), odd.name
+    assert wanted_names(corrupt) is None and wanted_names(link) is None
