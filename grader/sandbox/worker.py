@@ -137,10 +137,28 @@ def forward_aws_request(request: Any, **_: Any) -> Any:
 
 
 def install_aws_forwarding() -> None:
-    """Every botocore client made in this process (the student's own in ``main`` too) forwards."""
+    """Every botocore client made in this process (the student's own in ``main`` too) forwards,
+    and signs without computing the signature (see ``_sign_without_hmac``)."""
+    import botocore.auth
     import botocore.handlers
 
     botocore.handlers.BUILTIN_HANDLERS.append(("before-send", forward_aws_request))
+    botocore.auth.SigV4Auth.add_auth = _sign_without_hmac
+
+
+def _sign_without_hmac(self: Any, request: Any) -> None:
+    """SigV4's Authorization header, with its credential scope (the access key and region the
+    broker reads) but a blank signature: nobody verifies it, and the canonical request and four
+    HMACs were a fifth of a request's cost in the box."""
+    from botocore.auth import SIGV4_TIMESTAMP
+    from botocore.exceptions import NoCredentialsError
+
+    if self.credentials is None:
+        raise NoCredentialsError()
+    request.context["timestamp"] = _dt.datetime.now(_dt.timezone.utc).strftime(SIGV4_TIMESTAMP)
+    self._modify_request_before_signing(request)
+    request.headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.scope(request)}, "
+                                        f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}")
 
 
 _clients: dict[tuple[str, str], Any] = {}
