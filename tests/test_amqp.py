@@ -237,3 +237,18 @@ def test_serve_rabbitmq_runs_the_students_main_and_leaves_nothing(tmp_path):
         serve.send_signal(signal.SIGTERM)
         rest = serve.communicate(timeout=30)[0]
     assert "RabbitMQ stopped" in rest
+
+
+def test_doctor_says_which_rabbitmq_the_track_uses_and_can_start_it():
+    env = {k: v for k, v in os.environ.items() if k != "BROKERLAB_AMQP_URL"}
+    started = subprocess.run([sys.executable, "-m", "grader", "doctor", "--broker"], capture_output=True,
+                             text=True, timeout=300, env=env)
+    assert started.returncode == 0, started.stdout + started.stderr
+    line = next(l for l in started.stdout.splitlines() if l.startswith("rabbitmq:"))
+    assert "[ok] a private node of" in line and find_server() in line and " started in " in line
+    external = subprocess.run([sys.executable, "-m", "grader", "doctor"], capture_output=True, text=True,
+                              timeout=120, env={**env, "BROKERLAB_AMQP_URL": "amqp://u:p@broker.example:5673/"})
+    assert "rabbitmq: the broker at BROKERLAB_AMQP_URL (broker.example:5673)" in external.stdout
+    wrong = subprocess.run([sys.executable, "-m", "grader", "doctor", "--broker"], capture_output=True, text=True,
+                           timeout=120, env={**env, "BROKERLAB_AMQP_URL": "http://nope/"})
+    assert wrong.returncode == 1 and "rabbitmq: [FAILED] BROKERLAB_AMQP_URL must be amqp://" in wrong.stdout
