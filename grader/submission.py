@@ -69,11 +69,7 @@ def wanted_names(path: Path) -> frozenset[str] | None:
         if path.is_symlink():
             return None
         if path.is_dir():
-            root = path
-            if not any(os.path.lexists(path / name) for name in WANTED):
-                children = [c for c in path.iterdir() if not c.name.startswith((".", "__MACOSX"))]
-                if len(children) == 1 and children[0].is_dir() and not children[0].is_symlink():
-                    root = children[0]
+            root = _folder_root(path)
             return frozenset(name for name in WANTED if os.path.lexists(root / name))
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
@@ -86,12 +82,17 @@ def wanted_names(path: Path) -> frozenset[str] | None:
         return None
 
 
-def _read_folder(folder: Path) -> dict[str, bytes]:
-    root = folder
+def _folder_root(folder: Path) -> Path:
+    """Where a folder's files are: itself, or its one folder when it holds nothing else."""
     if not any((folder / name).exists() for name in WANTED):
         children = [c for c in folder.iterdir() if not c.name.startswith((".", "__MACOSX"))]
         if len(children) == 1 and children[0].is_dir() and not children[0].is_symlink():
-            root = children[0]
+            return children[0]
+    return folder
+
+
+def _read_folder(folder: Path) -> dict[str, bytes]:
+    root = _folder_root(folder)
     sources: dict[str, bytes] = {}
     for name in WANTED:
         candidate = root / name
