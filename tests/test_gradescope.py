@@ -135,6 +135,21 @@ def test_run_autograder_grades_the_submission(autograder_zip, tmp_path):
     assert "pending" in results["output"]
 
 
+def test_run_autograder_grades_the_amqp_track_on_a_rabbitmq_it_starts(autograder_zip, tmp_path):
+    """The AMQP files, graded by the autograder against the private RabbitMQ it starts itself (as
+    setup.sh installs it on Gradescope's image): the reference earns the track's 100 points."""
+    root = lay_out(tmp_path, autograder_zip)
+    amqp = ("amqp_producer.py", "amqp_consumer.py", "amqp_routing.py")
+    for name in amqp:
+        shutil.copy(SOLUTIONS / name, root / "submission" / name)
+    results = run_autograder(root)
+    tests = [t for t in results["tests"] if t["name"].startswith("amqp_")]
+    assert len(tests) >= 30 and {t["status"] for t in tests} == {"passed"}, \
+        [t["name"] for t in tests if t["status"] != "passed"]
+    assert sum(t["score"] for t in tests) == sum(t["max_score"] for t in tests) == 100
+    assert results["score"] == 100  # nothing else was handed in
+
+
 def test_run_autograder_grades_one_uploaded_zip_and_shows_failures(autograder_zip, tmp_path):
     root = lay_out(tmp_path, autograder_zip)
     with zipfile.ZipFile(root / "submission" / "upload.zip", "w") as zf:
