@@ -266,8 +266,7 @@ class GradingPlugin:
         if isinstance(error, pytest.skip.Exception):
             return None  # pytest's own report (a skip needs its location)
         return pytest.TestReport(item.nodeid, item.location, dict.fromkeys(item.keywords, 1),
-                                 "passed" if error is None else "failed",
-                                 None if error is None else f"{type(error).__name__}: {error}"[:2000],
+                                 "passed" if error is None else "failed", None if error is None else _brief(error),
                                  call.when, duration=call.duration, start=call.start, stop=call.stop,
                                  user_properties=item.user_properties)
 
@@ -285,6 +284,14 @@ class GradingPlugin:
             output = student.output()
             result.output = output[-OUTPUT_IN_FEEDBACK:] if output else None
         self.results.setdefault(exercise, []).append(result)
+
+
+def _brief(error: BaseException) -> str:
+    """One line for pytest's report; an exception whose text cannot be made still gets one."""
+    try:
+        return f"{type(error).__name__}: {error}"[:2000]
+    except Exception:  # noqa: BLE001
+        return type(error).__name__
 
 
 def _exercise_of(item: pytest.Item) -> str:
