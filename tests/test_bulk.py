@@ -460,7 +460,7 @@ def test_bad_arguments_are_one_line_errors_and_create_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["ann", "class"]
 
 
-def test_only_a_class_with_an_amqp_file_starts_rabbitmq(tmp_path):
+def test_only_a_class_that_may_hold_an_amqp_file_needs_rabbitmq(tmp_path):
     """The run's RabbitMQ costs seconds of CPU: a class with no AMQP track file never starts it,
     and one that may hold one (where a submission cannot be read, it may) always does."""
     from grader.bulk.command import needs_rabbitmq
@@ -490,3 +490,15 @@ def test_only_a_class_with_an_amqp_file_starts_rabbitmq(tmp_path):
     for odd in (amqp, amqp_zip, corrupt, link):
         assert needs_rabbitmq(students + [Student(odd.name, odd)]), odd.name
     assert wanted_names(corrupt) is None and wanted_names(link) is None
+
+
+def test_grade_all_of_a_class_without_amqp_files_never_launches_rabbitmq(tmp_path, monkeypatch):
+    from grader.amqp import service
+    from grader.cli import main
+
+    launched = []
+    monkeypatch.setattr(service, "launch", lambda: launched.append(True))
+    source = tmp_path / "class"
+    copy_code(EXERCISES, source / "stubbed")
+    assert main(["grade-all", str(source), "--out", str(tmp_path / "out"), "--quiet", "--jobs", "1"]) == 0
+    assert (tmp_path / "out" / "grades.csv").is_file() and launched == []

@@ -32,7 +32,8 @@ from moto.sqs.responses import SQSResponse
 
 from grader.harness.clock import VirtualClock
 from grader.harness.seeded import Course
-from grader.harness.verdict import PreconditionBroken
+from grader.harness.verdict import PreconditionBroken, expect
+from grader.sandbox.client import StudentRaised
 
 REGION = "us-east-1"
 ACTIONS = frozenset({
@@ -324,3 +325,16 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], b
 
     body = json.dumps({"__type": f"com.amazonaws.sqs#{code}", "message": message}).encode()
     return status, {"Content-Type": JSON_PROTOCOL, "x-amzn-query-error": f"{code};Sender"}, body
+
+
+def run_main(student: Any, broker: Broker, script: str, how: str = "main") -> None:
+    """Run the student's ``main()`` (or, with ``how="__main__"``, the file as ``python <script>``),
+    which makes its own client: the broker serves it for this call, and a crash becomes feedback
+    that names what the broker refused, if anything."""
+    broker.own_clients = True
+    try:
+        student.call(how)
+    except StudentRaised as exc:
+        refused = next((f" The broker refused: {r}." for r in broker.refusals[:1] if r not in exc.message), "")
+        expect(False, f"{'main()' if how == 'main' else f'python {script}'} raised {exc.type_name}: "
+                      f"{exc.message[:300]}{refused}")

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from grader.harness.broker import run_main
 from grader.harness.plugin import expect
 from grader.sandbox.client import StudentRaised
 
@@ -349,16 +350,6 @@ MAIN_LESSON = ("main() is the course's step 2: consume up to 10 messages from ta
                "boto3.client('sqs'), so AWS_ENDPOINT_URL and AWS_DEFAULT_REGION say which broker it talks to.")
 
 
-def run_main(consumer, broker, how: str = "main") -> None:
-    broker.own_clients = True
-    try:
-        consumer.call(how)
-    except StudentRaised as exc:
-        refused = next((f" The broker refused: {r}." for r in broker.refusals[:1] if r not in exc.message), "")
-        expect(False, f"{'main()' if how == 'main' else 'python sqs_consumer.py'} raised {exc.type_name}: "
-                      f"{exc.message[:300]}{refused}")
-
-
 MAIN_RUNS = 10  # 10% failures: none in 100 deliveries has a chance below 3e-5
 MIN_MAIN_RUNS = 2  # a second run catches a main() that only works once (module-level state)
 
@@ -375,7 +366,7 @@ def test_main_course_step2(consumer, broker, data):
     deleted = delivered = runs = 0
     while runs < MAIN_RUNS and (runs < MIN_MAIN_RUNS or delivered == deleted):
         before, delivered_before = len(broker.stored(url)), broker.delivered()
-        run_main(consumer, broker)
+        run_main(consumer, broker, "sqs_consumer.py")
         now_deleted = before - len(broker.stored(url))
         expect(now_deleted == 10, f"With {before} tasks in task-queue (in region {broker.region}), main() deleted "
                                   f"{now_deleted}: it should consume exactly 10.")
@@ -399,6 +390,6 @@ def test_runs_main_as_a_script(consumer, broker, data):
     url = broker.create_queue("task-queue")
     for i in range(3):
         broker.send(url, task(i, TASK_TYPES[i], data))
-    run_main(consumer, broker, "__main__")
+    run_main(consumer, broker, "sqs_consumer.py", "__main__")
     expect(len(broker.stored(url)) < 3, "python sqs_consumer.py consumed nothing from task-queue: run main() under "
                                         "`if __name__ == \"__main__\":`.")

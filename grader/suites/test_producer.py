@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from grader.harness.broker import run_main
 from grader.harness.plugin import expect
 from grader.sandbox.client import StudentRaised
 
@@ -223,19 +224,9 @@ def course_tasks_sent(broker, url: str) -> list[tuple[object, object]]:
     return sent
 
 
-def run_main(producer, broker, how: str = "main") -> None:
-    broker.own_clients = True
-    try:
-        producer.call(how)
-    except StudentRaised as exc:
-        refused = next((f" The broker refused: {r}." for r in broker.refusals[:1] if r not in exc.message), "")
-        expect(False, f"{'main()' if how == 'main' else 'python sqs_producer.py'} raised {exc.type_name}: "
-                      f"{exc.message[:300]}{refused}")
-
-
 @pytest.mark.grade(points=1, concept="the course's step 1", lesson=MAIN_LESSON)
 def test_main_course_step1(producer, broker):
-    run_main(producer, broker)
+    run_main(producer, broker, "sqs_producer.py")
     url = created(broker, "task-queue", f"main() (in region {broker.region}, at AWS_ENDPOINT_URL)")
     attrs = broker.attributes(url)
     expect(attrs.get("VisibilityTimeout") == "30" and attrs.get("MessageRetentionPeriod") == "86400",
@@ -253,7 +244,7 @@ def test_main_prints_status_after_sending(producer, broker, data):
         broker.send(url, json.dumps({"taskType": "resize_image", "data": data.task_data(),
                                      "timestamp": "2024-01-15T09:30:00Z"}))
     broker.take(url, taken, visibility=3600)
-    run_main(producer, broker)
+    run_main(producer, broker, "sqs_producer.py")
     available = waiting + len(COURSE_TASKS)
     numbers = printed_numbers(producer.output())
     expect(available in numbers and taken in numbers,
@@ -264,7 +255,7 @@ def test_main_prints_status_after_sending(producer, broker, data):
 
 @pytest.mark.grade(points=1, concept="the course's step 1", lesson=MAIN_LESSON)
 def test_runs_main_as_a_script(producer, broker):
-    run_main(producer, broker, "__main__")
+    run_main(producer, broker, "sqs_producer.py", "__main__")
     url = created(broker, "task-queue", "python sqs_producer.py")
     expect(course_tasks_sent(broker, url) == COURSE_TASKS,
            "python sqs_producer.py did not send the course's five tasks: run main() under "
