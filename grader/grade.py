@@ -12,6 +12,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from grader import course
 from grader.errors import UserError
@@ -35,6 +36,7 @@ class Grader:
         """``broker="eager"`` starts the AMQP track's RabbitMQ now, in the background (a class run
         does, so that its forked children share one); lazily, the first AMQP test starts it."""
         self.suites, self.exercises, self.quizzes = suites, exercises, quizzes
+        self._prepared: Any = None
         self.seed = course.resolve_seed(seed)
         self.sandbox = selfcheck.settings(sandbox)  # SandboxUnavailable: refuse before any grading
         if broker == "eager" and any(e.startswith("amqp_") for e in exercises):
@@ -51,6 +53,14 @@ class Grader:
                 self.zygote.close()
                 raise
 
+    def prepare(self) -> None:
+        """Configure pytest and collect the suites now, for the forks of this process to grade
+        on (the class run's parent); this process itself still grades on a fresh run."""
+        from grader.runner import PreparedRun
+
+        self._prepared = PreparedRun(self.zygote, suites=self.suites, exercises=self.exercises,
+                                     sandbox=self.sandbox, seed=self.seed if self.suites == SUITES else None)
+
     def grade(self, path: Path) -> SubmissionResult:
         """Grade the submission at ``path``; UnreadableSubmission if it cannot be opened at all."""
         return self.grade_submission(open_submission(path))
@@ -58,8 +68,11 @@ class Grader:
     def grade_submission(self, submission: Submission) -> SubmissionResult:
         from grader.runner import run_suites
 
-        exercises = run_suites(submission, self.zygote, suites=self.suites, exercises=self.exercises,
-                               sandbox=self.sandbox, seed=self.seed if self.suites == SUITES else None)
+        if self._prepared is not None and self._prepared.usable:
+            exercises = self._prepared.run(submission)
+        else:
+            exercises = run_suites(submission, self.zygote, suites=self.suites, exercises=self.exercises,
+                                   sandbox=self.sandbox, seed=self.seed if self.suites == SUITES else None)
         if self.quizzes:
             exercises = merge_quizzes(exercises, grade_quizzes(submission))
         return SubmissionResult(exercises=exercises, status="empty" if submission.empty else "ok",

@@ -29,14 +29,21 @@ def run_suites(submission: Submission, zygote: Zygote, *, suites: Path = SUITES,
                limits: Limits | None = None, seed: int | None = None) -> dict[str, ExerciseResult]:
     """Grade each exercise's file with its suite; one exercise's trouble never stops another.
     With a ``seed`` the suites run on the seeded course; without, on moto's defaults (public checks)."""
-    files = {exercise: submission.sources[EXERCISE_FILES[exercise]]
-             for exercise in exercises if exercise not in submission.problems}
-    plugin = GradingPlugin(StagedFiles(files, {e: p for e, p in submission.problems.items() if e in exercises}),
-                           zygote, sandbox, limits, seed)
+    plugin = GradingPlugin(_staged(submission, exercises), zygote, sandbox, limits, seed)
     try:
         code = _pytest(suite_files(suites, exercises), suites, plugin)
     finally:
         plugin.close()
+    return _results(plugin, exercises, code)
+
+
+def _staged(submission: Submission, exercises: tuple[str, ...]) -> StagedFiles:
+    files = {exercise: submission.sources[EXERCISE_FILES[exercise]]
+             for exercise in exercises if exercise not in submission.problems}
+    return StagedFiles(files, {e: p for e, p in submission.problems.items() if e in exercises})
+
+
+def _results(plugin: GradingPlugin, exercises: tuple[str, ...], code: int) -> dict[str, ExerciseResult]:
     results: dict[str, ExerciseResult] = {}
     for exercise in exercises:
         tests = plugin.results.get(exercise, [])
@@ -48,13 +55,68 @@ def run_suites(submission: Submission, zygote: Zygote, *, suites: Path = SUITES,
     return results
 
 
-def _pytest(files: list[Path], suites: Path, plugin: GradingPlugin) -> int:
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    args = [str(f) for f in files] + [
+class PreparedRun:
+    """pytest configured and the suites collected once, before any submission is known; each
+    ``run`` grades one submission on that collection, exactly as ``run_suites`` would.
+
+    For the class run's parent: configuring pytest and collecting the suites cost each forked child
+    ~70 ms. ``run`` consumes the session, so it is called once per process (in a fresh fork).
+    """
+
+    def __init__(self, zygote: Zygote, *, suites: Path = SUITES, exercises: tuple[str, ...] = EXERCISES,
+                 sandbox: dict | None = None, limits: Limits | None = None, seed: int | None = None) -> None:
+        from _pytest.config import _prepareconfig
+        from _pytest.main import Session
+
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        self.exercises, self.preparer, self.used_by = exercises, os.getpid(), 0
+        self.plugin = GradingPlugin(None, zygote, sandbox, limits, seed)
+        self.config = _prepareconfig(_args(suite_files(suites, exercises), suites), plugins=[self.plugin])
+        self.config._do_configure()
+        self.session = Session.from_config(self.config)
+        self.session.exitstatus = pytest.ExitCode.OK
+        self.config.hook.pytest_sessionstart(session=self.session)
+        self.config.hook.pytest_collection(session=self.session)
+        self.collected = list(self.session.items)
+
+    @property
+    def usable(self) -> bool:
+        """In a fork of the process that prepared it, not used there yet."""
+        return os.getpid() not in (self.preparer, self.used_by)
+
+    def run(self, submission: Submission) -> dict[str, ExerciseResult]:
+        """Grade ``submission`` (once per process: the session's state is this submission's after)."""
+        if not self.usable:
+            raise RuntimeError("a prepared run grades once, in a fork of the process that prepared it")
+        self.used_by = os.getpid()
+        plugin, session = self.plugin, self.session
+        plugin.begin(_staged(submission, self.exercises))
+        code = pytest.ExitCode.OK
+        try:
+            session.items = list(self.collected)
+            plugin.pytest_collection_modifyitems(session.items)
+            try:
+                self.config.hook.pytest_runtestloop(session=session)
+            except (session.Interrupted, session.Failed):
+                code = pytest.ExitCode.INTERRUPTED
+            if session.testsfailed and code == pytest.ExitCode.OK:
+                code = pytest.ExitCode.TESTS_FAILED
+            self.config.hook.pytest_sessionfinish(session=session, exitstatus=code)
+        finally:
+            plugin.close()
+        return _results(plugin, self.exercises, int(code))
+
+
+def _args(files: list[Path], suites: Path) -> list[str]:
+    return [str(f) for f in files] + [
         "-c", str(SUITES / "pytest.ini"), "--rootdir", str(suites), "--import-mode=importlib", "--noconftest",
         "--continue-on-collection-errors",
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings", "-p", "no:logging",
         "-p", "no:faulthandler", "-p", "no:unraisableexception", "-p", "no:threadexception",
         "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:nose", "--assert=plain", "-s",
     ]
-    return int(pytest.main(args, plugins=[plugin]))
+
+
+def _pytest(files: list[Path], suites: Path, plugin: GradingPlugin) -> int:
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return int(pytest.main(_args(files, suites), plugins=[plugin]))

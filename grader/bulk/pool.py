@@ -84,7 +84,7 @@ def warm_up() -> None:
 
     import grader.harness.plugin  # noqa: F401
     import grader.runner
-    from grader.harness.broker import Broker, start_mock
+    from grader.harness.broker import Broker, keep_mock
     from grader.harness.clock import VirtualClock
     from grader.paths import SUITES
 
@@ -95,16 +95,13 @@ def warm_up() -> None:
                 importlib.import_module(f"grader.suites.test_{exercise}")  # the name pytest's importlib mode uses
     import boto3
 
-    mock = start_mock()
-    try:
-        with VirtualClock() as clock, Broker(clock) as broker:
-            url = broker.create_queue("warm-up", VisibilityTimeout=30)
-            sqs = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="warm", aws_secret_access_key="up")
-            sqs.send_message(QueueUrl=url, MessageBody="{}")  # moto's request path, as workers' requests take it
-            sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0)
-            broker.attributes(url)
-    finally:
-        mock.stop()
+    keep_mock()  # until the pool closes: the children inherit it started
+    with VirtualClock() as clock, Broker(clock) as broker:
+        url = broker.create_queue("warm-up", VisibilityTimeout=30)
+        sqs = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="warm", aws_secret_access_key="up")
+        sqs.send_message(QueueUrl=url, MessageBody="{}")  # moto's request path, as workers' requests take it
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0)
+        broker.attributes(url)
     try:
         import grader.quiz.grading  # noqa: F401
         from grader.quiz.loader import load_bank
@@ -212,6 +209,7 @@ class Pool:
         (self.tmp / "empty").mkdir()
         self.grader = Grader(sandbox=self.sandbox, seed=self.seed, broker="eager" if self.rabbitmq else "lazy")
         warm_up()
+        self.grader.prepare()
         gc.collect()
         gc.freeze()
 
@@ -225,6 +223,9 @@ class Pool:
         if self.tmp is not None:
             remove_tree(self.tmp)
             self.tmp = None
+        from grader.harness.broker import keep_mock
+
+        keep_mock(False)
         gc.unfreeze()
 
     # grading --------------------------------------------------------------------------------------

@@ -55,35 +55,49 @@ class Submission:
 class GradingPlugin:
     """Fixtures and result collection for one grading run of one submission."""
 
-    def __init__(self, submission: Submission, zygote: Zygote, sandbox: dict[str, Any] | None = None,
+    def __init__(self, submission: Submission | None, zygote: Zygote, sandbox: dict[str, Any] | None = None,
                  limits: Limits | None = None, seed: int | None = None) -> None:
-        self.submission = submission
+        """Without a ``submission`` the plugin only serves collection (a prepared run: ``begin``
+        gives it its submission later, in the process that grades it)."""
         # the hidden suites run with a course (seeded); the public checks on moto's defaults
         self._course = Course.from_seed(seed) if seed is not None else None
         self.zygote = zygote
         self.sandbox = sandbox or {}
         self.limits = limits or Limits()
+        self._mock: Any = None
+        self._mocked = False
         self.results: dict[str, list[TestResult]] = {}
-        self.not_gradable: dict[str, str] = dict(submission.problems)
+        self.not_gradable: dict[str, str] = {}
+        self.space: ScratchSpace | None = None
+        if submission is not None:
+            self.begin(submission)
+
+    def begin(self, submission: Submission) -> None:
+        """Take on the one submission this plugin grades: nothing of another's is kept."""
+        self.submission = submission
+        self.results = {}
+        self.not_gradable = dict(submission.problems)
         self.space = ScratchSpace(bool(self.sandbox.get("isolate")))
         self._outcomes: dict[str, tuple[BaseException | None, str]] = {}
         self._students: dict[str, StudentProcess] = {}
         self._sandboxes: dict[str, Sandbox] = {}
         self._live: dict[str, StudentProcess] = {}  # per exercise: the copy serving its tests
-        self._mock: Any = None
 
     def close(self) -> None:
+        if self.space is None:
+            return
         for student in self._live.values():
             student.kill()
         for sandbox in self._sandboxes.values():
             sandbox.close()
         if self._mock is not None:
             self._mock.stop()
-            self._mock = None
+        self._mock, self._mocked = None, False
         from grader.amqp import service
 
         service.release_leases()  # the run's virtual hosts and users go with it (a forked child exits next)
         self.space.close()
+        self.space = None
 
     # -- fixtures ------------------------------------------------------------------------------------
     @pytest.fixture
@@ -95,8 +109,8 @@ class GradingPlugin:
     @pytest.fixture
     def aws(self) -> None:
         """moto's AWS mock, started once for the run (``close`` stops it): no request leaves the process."""
-        if self._mock is None:
-            self._mock = start_mock()
+        if not self._mocked:
+            self._mock, self._mocked = start_mock(), True
 
     @pytest.fixture
     def course(self) -> Course | None:
@@ -241,7 +255,8 @@ class GradingPlugin:
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """An exercise known not to be gradable before anything runs (its file missing, empty or
-        not text) gets its tests' results now, each with that one reason, and none of them runs."""
+        not text) gets its tests' results now, each with that one reason, and none of them runs
+        (a prepared run calls it again once it has its submission)."""
         known = dict(self.not_gradable)
         kept = []
         for item in items:
