@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader.amqp import service
-from grader.paths import EXERCISES, ROOT, SOLUTIONS
+from grader.paths import EXAMPLES, EXERCISES, ROOT, SOLUTIONS
 from grader.quiz.loader import load_bank
 from grader.render import render
 from grader.render.gradescope import to_gradescope
@@ -218,3 +218,53 @@ def test_a_bug_in_the_grader_is_reported_for_its_exercise_not_raised(tmp_path):
     oops = results["consumer"].tests[0]
     assert oops.status is Status.GRADER_ERROR and "KeyError" in oops.feedback and "not your fault" in oops.feedback
     assert results["payment"].score == 35
+
+
+def _graded_in_a_fork(grader, path: Path, times: int = 1) -> list[tuple[bool, dict]]:
+    """Grade ``path`` in a forked child of this process, ``times`` in a row: for each, whether
+    the prepared run served it, and the result."""
+    import os
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            out, runs = [], []
+            prepared_run = grader._prepared.run
+            grader._prepared.run = lambda sub: runs.append(sub) or prepared_run(sub)
+            for _ in range(times):
+                before = len(runs)
+                result = grader.grade(path).to_json_dict()
+                out.append((len(runs) > before, result))
+            os.write(write_fd, json.dumps(out).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    data = b""
+    while chunk := os.read(read_fd, 1 << 16):
+        data += chunk
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    return [tuple(item) for item in json.loads(data)]
+
+
+def test_a_prepared_run_grades_as_a_fresh_run_once_per_fork(submission):
+    """The class run's parent configures pytest and collects the suites once; a fork grades on
+    that collection exactly as a fresh pytest run would (a missing file, a wrong and a correct
+    one alike), only once per process, and never in the process that prepared it."""
+    from grader.grade import Grader
+
+    path = submission(producer="solution", consumer=(EXAMPLES / "classic-mistakes" / "sqs_consumer.py").read_text())
+    with Grader(exercises=("producer", "consumer", "payment"), quizzes=False) as grader:
+        grader.prepare()
+        fresh = grader.grade(path).to_json_dict()
+        assert grader._prepared.used_by == 0, "the preparing process must not use its own prepared run"
+        (first_prepared, first), (second_prepared, second) = _graded_in_a_fork(grader, path, times=2)
+        (again_prepared, again), = _graded_in_a_fork(grader, path)
+    assert first_prepared and again_prepared and not second_prepared
+    assert first == second == again == fresh
+    scores = {e: r["score"] for e, r in fresh["exercises"].items()}
+    assert scores["producer"] == 25 and 0 < scores["consumer"] < 40 and scores["payment"] == 0
+    assert "Not graded" in fresh["exercises"]["payment"]["tests"][0]["feedback"]

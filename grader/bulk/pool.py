@@ -102,6 +102,10 @@ def warm_up() -> None:
         sqs.send_message(QueueUrl=url, MessageBody="{}")  # moto's request path, as workers' requests take it
         sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0)
         broker.attributes(url)
+        try:  # moto's first error response lists every botocore service (~20 ms): once here
+            sqs.get_queue_url(QueueName="warm-up-missing")
+        except sqs.exceptions.QueueDoesNotExist:
+            pass
     try:
         import grader.quiz.grading  # noqa: F401
         from grader.quiz.loader import load_bank
