@@ -79,6 +79,9 @@ class Grader:
                                 sandbox=self.sandbox["mode"], seed=self.seed)
 
     def close(self) -> None:
+        if self._prepared is not None:
+            self._prepared.close()
+            self._prepared = None
         self.zygote.close()
 
     def __enter__(self) -> "Grader":

@@ -79,6 +79,11 @@ class PreparedRun:
         self.config.hook.pytest_collection(session=self.session)
         self.collected = list(self.session.items)
 
+    def close(self) -> None:
+        """Undo pytest's configuration (in the preparer, when the class run ends)."""
+        if os.getpid() == self.preparer:
+            self.config._ensure_unconfigure()
+
     @property
     def usable(self) -> bool:
         """In a fork of the process that prepared it, not used there yet."""
