@@ -37,6 +37,7 @@ class Grader:
         does, so that its forked children share one); lazily, the first AMQP test starts it."""
         self.suites, self.exercises, self.quizzes = suites, exercises, quizzes
         self._prepared: Any = None
+        self.unprepared = ""  # why ``prepare`` could not prepare (its forks then grade on fresh runs)
         self.seed = course.resolve_seed(seed)
         self.sandbox = selfcheck.settings(sandbox)  # SandboxUnavailable: refuse before any grading
         if broker == "eager" and any(e.startswith("amqp_") for e in exercises):
@@ -58,8 +59,12 @@ class Grader:
         on (the class run's parent); this process itself still grades on a fresh run."""
         from grader.runner import PreparedRun
 
-        self._prepared = PreparedRun(self.zygote, suites=self.suites, exercises=self.exercises,
-                                     sandbox=self.sandbox, seed=self.seed if self.suites == SUITES else None)
+        try:
+            self._prepared = PreparedRun(self.zygote, suites=self.suites, exercises=self.exercises,
+                                         sandbox=self.sandbox, seed=self.seed if self.suites == SUITES else None)
+        except Exception as exc:  # noqa: BLE001 - pytest's internals moved: every fork runs pytest.main instead
+            self._prepared = None
+            self.unprepared = f"{type(exc).__name__}: {exc}"
 
     def grade(self, path: Path) -> SubmissionResult:
         """Grade the submission at ``path``; UnreadableSubmission if it cannot be opened at all."""

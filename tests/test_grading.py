@@ -231,8 +231,9 @@ def _graded_in_a_fork(grader, path: Path, times: int = 1) -> list[tuple[bool, di
         code = 1
         try:
             out, runs = [], []
-            prepared_run = grader._prepared.run
-            grader._prepared.run = lambda sub: runs.append(sub) or prepared_run(sub)
+            if grader._prepared is not None:
+                prepared_run = grader._prepared.run
+                grader._prepared.run = lambda sub: runs.append(sub) or prepared_run(sub)
             for _ in range(times):
                 before = len(runs)
                 result = grader.grade(path).to_json_dict()
@@ -268,3 +269,20 @@ def test_a_prepared_run_grades_as_a_fresh_run_once_per_fork(submission):
     scores = {e: r["score"] for e, r in fresh["exercises"].items()}
     assert scores["producer"] == 25 and 0 < scores["consumer"] < 40 and scores["payment"] == 0
     assert "Not graded" in fresh["exercises"]["payment"]["tests"][0]["feedback"]
+
+
+def test_a_run_that_cannot_be_prepared_still_grades_on_fresh_runs(submission, monkeypatch):
+    """Should pytest's internals change under PreparedRun, the class run only loses its speed."""
+    import grader.runner
+    from grader.grade import Grader
+
+    def broken(*args, **kwargs):
+        raise AttributeError("pytest moved")
+
+    monkeypatch.setattr(grader.runner, "PreparedRun", broken)
+    path = submission(producer="solution")
+    with Grader(exercises=("producer",), quizzes=False) as grader_:
+        grader_.prepare()
+        assert grader_.unprepared == "AttributeError: pytest moved"
+        (prepared, result), = _graded_in_a_fork(grader_, path)
+    assert not prepared and result["exercises"]["producer"]["score"] == 25
