@@ -270,3 +270,24 @@ def test_a_hostile_class_archive_still_gives_every_student_a_row_and_every_outpu
     assert len(list((out / "feedback").iterdir())) == len(ids)
     assert "nested more than" in done.stderr  # the deep folder was not unpacked
     assert not list(tmp_path.glob(f"{command.UNPACK_PREFIX}*"))  # the unpacked class is gone
+
+
+def test_a_pool_that_fails_to_start_leaves_nothing_behind(monkeypatch, tmp_path):
+    """A class run that cannot start keeps neither moto's patching nor its temporary folder."""
+    import tempfile
+
+    from grader.bulk import pool as engine
+    from grader.harness import broker
+
+    def failing_warm_up() -> None:
+        broker.keep_mock()
+        raise RuntimeError("warm-up failed")
+
+    monkeypatch.setattr(engine, "warm_up", failing_warm_up)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(RuntimeError, match="warm-up failed"):
+        with engine.Pool(jobs=1, rabbitmq=False):
+            pass
+    assert broker._kept_mock is None
+    assert not list(tmp_path.glob(f"{engine.TMP_PREFIX}*"))

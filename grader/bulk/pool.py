@@ -2,8 +2,9 @@
 
 The parent builds one ``Grader`` (one sandbox zygote, whose SOCK_SEQPACKET control socket keeps
 concurrent requests from different children apart), imports pytest, moto, the hidden suites and
-the quiz bank, runs moto once, then freezes the garbage collector so that forked children share
-its memory instead of copying it. Each child grades exactly one submission
+the quiz bank, starts moto's patching and keeps it for the children, configures pytest and
+collects the suites once (``Grader.prepare``), then freezes the garbage collector so that forked
+children share its memory instead of copying it. Each child grades exactly one submission
 (``Grader.grade``), writes the result as JSON on a pipe and leaves with ``os._exit``: a pytest run
 leaves state behind (modules, ``sys.path``, plugins), and no student is ever graded in a process
 that graded another. The student's code itself never runs here, only in the zygote's sandboxed
@@ -211,9 +212,13 @@ class Pool:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
         os.chmod(self.tmp, 0o711)
         (self.tmp / "empty").mkdir()
-        self.grader = Grader(sandbox=self.sandbox, seed=self.seed, broker="eager" if self.rabbitmq else "lazy")
-        warm_up()
-        self.grader.prepare()
+        try:
+            self.grader = Grader(sandbox=self.sandbox, seed=self.seed, broker="eager" if self.rabbitmq else "lazy")
+            warm_up()
+            self.grader.prepare()
+        except BaseException:  # nothing of a half-started pool stays (moto's patching, the zygote, the folder)
+            self.close()
+            raise
         gc.collect()
         gc.freeze()
 
