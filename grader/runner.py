@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,11 +73,15 @@ class PreparedRun:
         self.exercises, self.preparer, self.used_by = exercises, os.getpid(), 0
         self.plugin = GradingPlugin(None, zygote, sandbox, limits, seed)
         self.config = _prepareconfig(_args(suite_files(suites, exercises), suites), plugins=[self.plugin])
-        self.config._do_configure()
-        self.session = Session.from_config(self.config)
-        self.session.exitstatus = pytest.ExitCode.OK
-        self.config.hook.pytest_sessionstart(session=self.session)
-        self.config.hook.pytest_collection(session=self.session)
+        try:
+            self.config._do_configure()
+            self.session = Session.from_config(self.config)
+            self.session.exitstatus = pytest.ExitCode.OK
+            self.config.hook.pytest_sessionstart(session=self.session)
+            self.config.hook.pytest_collection(session=self.session)
+        except BaseException:
+            self.config._ensure_unconfigure()
+            raise
         self.collected = list(self.session.items)
 
     def close(self) -> None:
@@ -96,20 +101,35 @@ class PreparedRun:
         self.used_by = os.getpid()
         plugin, session = self.plugin, self.session
         plugin.begin(_staged(submission, self.exercises))
-        code = pytest.ExitCode.OK
         try:
-            session.items = list(self.collected)
-            plugin.pytest_collection_modifyitems(session.items)
+            code = self._loop(session)
             try:
-                self.config.hook.pytest_runtestloop(session=session)
-            except (session.Interrupted, session.Failed):
-                code = pytest.ExitCode.INTERRUPTED
-            if session.testsfailed and code == pytest.ExitCode.OK:
-                code = pytest.ExitCode.TESTS_FAILED
-            self.config.hook.pytest_sessionfinish(session=session, exitstatus=code)
+                self.config.hook.pytest_sessionfinish(session=session, exitstatus=code)
+            except Exception:  # noqa: BLE001 - as in pytest's own session: the results stand
+                code = pytest.ExitCode.INTERNAL_ERROR
         finally:
             plugin.close()
         return _results(plugin, self.exercises, int(code))
+
+    def _loop(self, session: Any) -> pytest.ExitCode:
+        """The test loop and its exit status as ``pytest.main`` has them (``wrap_session``,
+        ``_main``): whatever escapes it, the results recorded so far stand."""
+        try:
+            session.items = list(self.collected)
+            self.plugin.pytest_collection_modifyitems(session.items)
+            session.testscollected = len(session.items)
+            self.config.hook.pytest_runtestloop(session=session)
+        except session.Failed:
+            return pytest.ExitCode.TESTS_FAILED
+        except (KeyboardInterrupt, session.Interrupted, pytest.exit.Exception):
+            return pytest.ExitCode.INTERRUPTED
+        except BaseException:  # noqa: BLE001 - pytest's INTERNALERROR: one exercise's trouble stops no other
+            return pytest.ExitCode.INTERNAL_ERROR
+        if session.testsfailed:
+            return pytest.ExitCode.TESTS_FAILED
+        if session.testscollected == 0:
+            return pytest.ExitCode.NO_TESTS_COLLECTED
+        return pytest.ExitCode.OK
 
 
 def _args(files: list[Path], suites: Path) -> list[str]:

@@ -283,6 +283,11 @@ def test_a_pool_that_fails_to_start_leaves_nothing_behind(monkeypatch, tmp_path)
         broker.keep_mock()
         raise RuntimeError("warm-up failed")
 
+    from grader.grade import Grader
+
+    closed = []
+    close = Grader.close
+    monkeypatch.setattr(Grader, "close", lambda self: closed.append(self.zygote) or close(self))
     monkeypatch.setattr(engine, "warm_up", failing_warm_up)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -291,3 +296,4 @@ def test_a_pool_that_fails_to_start_leaves_nothing_behind(monkeypatch, tmp_path)
             pass
     assert broker._kept_mock is None
     assert not list(tmp_path.glob(f"{engine.TMP_PREFIX}*"))
+    assert len(closed) == 1 and closed[0].process.poll() is not None, "the pool's zygote must be stopped"

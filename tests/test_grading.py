@@ -286,3 +286,30 @@ def test_a_run_that_cannot_be_prepared_still_grades_on_fresh_runs(submission, mo
         assert grader_.unprepared == "AttributeError: pytest moved"
         (prepared, result), = _graded_in_a_fork(grader_, path)
     assert not prepared and result["exercises"]["producer"]["score"] == 25
+
+
+def test_a_prepared_run_keeps_what_was_graded_when_pytest_fails_internally(submission, monkeypatch):
+    """An error inside pytest's test loop (here: recording one test's result) ends the loop as
+    pytest.main ends it: the results recorded until then stand, in a fork as in a fresh run,
+    and the exercises after it say the grader could not run them."""
+    from grader.grade import Grader
+    from grader.harness.plugin import GradingPlugin
+
+    record = GradingPlugin._record
+
+    def failing_record(self, item):
+        if item.name == "test_consume_processes_and_deletes":
+            raise RuntimeError("a bug of ours")
+        return record(self, item)
+
+    monkeypatch.setattr(GradingPlugin, "_record", failing_record)
+    path = submission(producer="solution", consumer="solution", payment="solution")
+    with Grader(exercises=("producer", "consumer", "payment"), quizzes=False) as grader:
+        grader.prepare()
+        fresh = grader.grade(path).to_json_dict()
+        (prepared, forked), = _graded_in_a_fork(grader, path)
+    assert prepared and forked == fresh
+    assert fresh["exercises"]["producer"]["score"] == 25
+    consumer = [t["name"] for t in fresh["exercises"]["consumer"]["tests"]]
+    assert consumer and "consume_processes_and_deletes" not in consumer
+    assert "could not run this exercise's tests (pytest exit 3)" in fresh["exercises"]["payment"]["feedback"]

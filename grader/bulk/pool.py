@@ -26,6 +26,7 @@ import os
 import select
 import selectors
 import signal
+import sys
 import tempfile
 import time
 import traceback
@@ -95,6 +96,7 @@ def warm_up() -> None:
                 warnings.simplefilter("ignore")
                 importlib.import_module(f"grader.suites.test_{exercise}")  # the name pytest's importlib mode uses
     import boto3
+    import botocore.exceptions
 
     keep_mock()  # until the pool closes: the children inherit it started
     with VirtualClock() as clock, Broker(clock) as broker:
@@ -105,7 +107,7 @@ def warm_up() -> None:
         broker.attributes(url)
         try:  # moto's first error response lists every botocore service (~20 ms): once here
             sqs.get_queue_url(QueueName="warm-up-missing")
-        except sqs.exceptions.QueueDoesNotExist:
+        except botocore.exceptions.ClientError:
             pass
     try:
         import grader.quiz.grading  # noqa: F401
@@ -216,6 +218,9 @@ class Pool:
             self.grader = Grader(sandbox=self.sandbox, seed=self.seed, broker="eager" if self.rabbitmq else "lazy")
             warm_up()
             self.grader.prepare()
+            if self.grader.unprepared:
+                print(f"brokerlab: note: pytest could not be prepared once for the class ({self.grader.unprepared}); "
+                      "each student's grading configures it again, which is slower", file=sys.stderr)
         except BaseException:  # nothing of a half-started pool stays (moto's patching, the zygote, the folder)
             self.close()
             raise
