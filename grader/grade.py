@@ -19,7 +19,7 @@ from grader.errors import UserError
 from grader.paths import ANSWERS_FILE, EXERCISE_FILES, SUITES
 from grader.render import FORMATS, render
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
-from grader.sandbox import selfcheck
+from grader.sandbox import scratch, selfcheck
 from grader.harness.seeded import Course
 from grader.sandbox.client import SqsClient, Zygote
 from grader.submission import Submission, UnreadableSubmission, open_submission
@@ -40,6 +40,7 @@ class Grader:
         self.unprepared = ""  # why ``prepare`` could not prepare (its forks then grade on fresh runs)
         self.seed = course.resolve_seed(seed)
         self.sandbox = selfcheck.settings(sandbox)  # SandboxUnavailable: refuse before any grading
+        scratch.remove_stale()  # what graders that were killed left in the temporary folder
         if broker == "eager" and any(e.startswith("amqp_") for e in exercises):
             from grader.amqp import service
 

@@ -179,7 +179,10 @@ def test_what_the_grader_does_for_a_submission_is_bounded(tmp_path, name, file):
     memory and disk; it runs outside every box, so the box's limits do not cover it."""
     import resource
 
+    import tempfile
+
     folder = hostile(tmp_path, name, file)
+    before = set(Path(tempfile.gettempdir()).glob("brokerlab-scratch-*"))  # a killed grader's, of a pid reused now
     start = time.monotonic()
     grade = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(folder), "--format", "json"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -189,9 +192,7 @@ def test_what_the_grader_does_for_a_submission_is_bounded(tmp_path, name, file):
     assert result["exercises"]["producer"]["score"] == result["exercises"]["producer"]["max_score"]
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak_kb < 1_000_000, f"the grading process grew to {peak_kb} kB"
-    import tempfile
-
-    assert list(Path(tempfile.gettempdir()).glob(f"brokerlab-scratch-{grade.pid}-*")) == [], \
+    assert set(Path(tempfile.gettempdir()).glob(f"brokerlab-scratch-{grade.pid}-*")) - before == set(), \
         "what the grader copied of the student's files reached the host's disk, or stayed"
 
 
@@ -279,6 +280,35 @@ def test_nothing_outlives_a_grader_that_is_killed_or_interrupted(tmp_path, how, 
         grade.wait()
         for pid in processes_named(name):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_what_a_killed_grader_left_in_the_temporary_folder_goes_with_the_next_grader(tmp_path):
+    """A grader killed outright cannot remove its scratch root; the next grader does: only
+    folders of its own user whose process is gone, never through a link, never a live one's."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no process holds now
+    temp = tmp_path / "tmp"
+    stale = temp / f"brokerlab-scratch-{gone.pid}-left"
+    (stale / "producer" / "t1").mkdir(parents=True)
+    (stale / "producer" / "t1" / "payments.db").write_bytes(b"x" * 1000)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_text("not the grader's")
+    link = temp / f"brokerlab-scratch-{gone.pid}-link"
+    link.symlink_to(elsewhere, target_is_directory=True)
+    live = temp / f"brokerlab-scratch-{os.getpid()}-running"
+    live.mkdir()
+    student = tmp_path / "student"
+    student.mkdir()
+    shutil.copy(SOLUTIONS / "sqs_producer.py", student)
+    done = subprocess.run([sys.executable, "-m", "grader", "grade", str(student), "--format", "json"],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(temp)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["exercises"]["producer"]["score"] == 25
+    assert not stale.exists(), "the killed grader's scratch root stayed"
+    assert link.is_symlink() and (elsewhere / "keep").read_text() == "not the grader's"
+    assert live.is_dir(), "a running grader's scratch root was removed"
+    assert sorted(p.name for p in temp.iterdir()) == sorted([link.name, live.name])
 
 
 def test_a_box_dies_with_its_keeper(grader, tmp_path):

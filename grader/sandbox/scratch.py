@@ -44,7 +44,8 @@ def private_mounts() -> None:
 
 
 def remove_stale(folder: Path | None = None) -> None:
-    """Scratch roots of grading processes that were killed (their names hold their pid)."""
+    """Remove the scratch roots of grading processes that were killed (a name holds its pid):
+    only folders of ours, never through a link, and never one whose process still runs."""
     folder = Path(folder or tempfile.gettempdir())
     try:
         entries = [e for e in folder.iterdir() if e.name.startswith(PREFIX)]
@@ -52,6 +53,12 @@ def remove_stale(folder: Path | None = None) -> None:
         return
     for entry in entries:
         pid = entry.name[len(PREFIX):].split("-", 1)[0]
+        try:
+            info = os.lstat(entry)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            continue
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
             remove_tree(entry)
 
