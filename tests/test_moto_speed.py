@@ -6,7 +6,7 @@ import string
 
 from moto.moto_api._internal import mock_random
 
-from grader.harness.moto_speed import RECEIPT_LENGTH, fast_receipt_handle
+from grader.harness.moto_speed import REQUEST_ID_LENGTH, RECEIPT_LENGTH, fast_receipt_handle, fast_request_id
 
 
 def test_a_receipt_handle_is_what_moto_makes_and_follows_the_seed():
@@ -18,3 +18,32 @@ def test_a_receipt_handle_is_what_moto_makes_and_follows_the_seed():
     assert len(set(first)) == 50
     assert all(len(h) == RECEIPT_LENGTH == 185 and set(h) <= set(string.ascii_lowercase) for h in first)
     assert set("".join(first)) == set(string.ascii_lowercase)  # every letter is drawn
+
+
+def test_a_request_id_is_what_moto_makes_and_follows_the_seed():
+    mock_random.seed("course/ids")
+    headers: dict = {}
+    first = [fast_request_id(headers) for _ in range(200)]
+    mock_random.seed("course/ids")
+    assert [fast_request_id() for _ in range(200)] == first
+    assert headers == {"x-amzn-requestid": first[-1]}
+    alphabet = set(string.ascii_letters + string.digits)
+    assert all(len(i) == REQUEST_ID_LENGTH == 52 and set(i) <= alphabet for i in first)
+    assert set("".join(first)) == alphabet and len(set(first)) == 200
+
+
+def test_every_response_carries_such_a_request_id():
+    """Applied to moto's responses: a student's client reads a 52-character id, as from moto."""
+    import boto3
+    from moto import mock_aws
+
+    from grader.harness import moto_speed
+
+    moto_speed.apply()
+    import moto.core.responses
+
+    assert moto.core.responses.gen_amzn_requestid_long is fast_request_id
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+        ids = [sqs.list_queues()["ResponseMetadata"]["RequestId"] for _ in range(3)]
+    assert len(set(ids)) == 3 and all(len(i) == 52 and i.isalnum() for i in ids)
