@@ -12,9 +12,10 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from grader import course
+from grader.bulk.cleanup import remove_stale
 from grader.errors import UserError
 from grader.paths import ANSWERS_FILE, EXERCISE_FILES, SUITES
 from grader.render import FORMATS, render
@@ -23,6 +24,9 @@ from grader.sandbox import scratch, selfcheck
 from grader.harness.seeded import Course
 from grader.sandbox.client import SqsClient, Zygote
 from grader.submission import Submission, UnreadableSubmission, open_submission
+
+if TYPE_CHECKING:
+    from grader.runner import PreparedRun
 
 HELP = "grade one submission (folder or zip)"
 
@@ -36,11 +40,11 @@ class Grader:
         """``broker="eager"`` starts the AMQP track's RabbitMQ now, in the background (a class run
         does, so that its forked children share one); lazily, the first AMQP test starts it."""
         self.suites, self.exercises, self.quizzes = suites, exercises, quizzes
-        self._prepared: Any = None
+        self._prepared: PreparedRun | None = None
         self.unprepared = ""  # why ``prepare`` could not prepare (its forks then grade on fresh runs)
         self.seed = course.resolve_seed(seed)
         self.sandbox = selfcheck.settings(sandbox)  # SandboxUnavailable: refuse before any grading
-        scratch.remove_stale()  # what graders that were killed left in the temporary folder
+        remove_stale(Path(tempfile.gettempdir()), scratch.PREFIX)  # what killed graders left behind
         if broker == "eager" and any(e.startswith("amqp_") for e in exercises):
             from grader.amqp import service
 

@@ -21,7 +21,8 @@ import pytest
 
 from grader.bulk import command, pool as pool_module
 from grader.bulk.command import to_grade, write_outputs
-from grader.bulk.pool import Pool, remove_stale
+from grader.bulk.cleanup import remove_stale
+from grader.bulk.pool import Pool
 from grader.bulk.sources import Student, find_students
 from grader.bulk.store import Record
 from grader.paths import ROOT, SOLUTIONS
@@ -75,7 +76,7 @@ def test_removing_a_stale_folder_5000_deep_never_raises(tmp_path):
     stale = tmp_path / f"{pool_module.TMP_PREFIX}{dead_pid()}-x"
     deep_tree(stale / "job", unreadable_every=7)
     try:
-        remove_stale(tmp_path)  # shutil.rmtree raises RecursionError here, ignore_errors or not
+        remove_stale(tmp_path, pool_module.TMP_PREFIX)  # shutil.rmtree raises RecursionError here, ignore_errors or not
         assert not stale.exists()
     finally:  # pytest's own cleanup of its temporary folders is rmtree too
         subprocess.run(["rm", "-rf", str(stale)], check=False)
@@ -95,7 +96,7 @@ def test_removing_a_folder_made_unreadable_works_without_root():
                 os.setuid(65534)
             deep_tree(stale / "job", depth=50, unreadable_every=3)
             (stale / "job").chmod(0)
-            remove_stale(base)
+            remove_stale(base, pool_module.TMP_PREFIX)
             code = 1 if stale.exists() else 0
         finally:
             os._exit(code)

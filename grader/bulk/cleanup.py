@@ -6,7 +6,8 @@ thousands of folders deep (easy to make with relative ``mkdir`` and ``chdir``) r
 (``chmod 000``) is silently left behind when the grader is not root. ``remove_tree`` walks
 iteratively instead: each subfolder's children are moved up into the top folder, so depth costs
 nothing and at most two descriptors are open; permissions are restored before reading a folder;
-links are never followed. It never raises.
+links are never followed. It never raises. ``remove_stale`` uses it on what killed processes
+left in a temporary folder (the class run's, the unpacked archives, the graders' scratch roots).
 """
 from __future__ import annotations
 
@@ -104,3 +105,30 @@ def remove_tree(path: Path | str) -> bool:
         return True
     except Exception:  # noqa: BLE001 - cleanup must never stop a class run; what is left is reported by the caller
         return not os.path.lexists(path)
+
+
+def remove_stale(folder: Path, prefix: str) -> None:
+    """Remove what killed processes left in ``folder``: entries named ``<prefix><pid>-...``
+    whose process is gone, only folders of this user, never through a link. It never raises."""
+    try:
+        entries = list(folder.glob(f"{prefix}*"))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            info = os.lstat(entry)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # still running (or a pid we may not signal: leave it)
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        remove_tree(entry)

@@ -304,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"{out}: cannot create it ({exc.strerror})") from None
 
-    from grader.bulk.pool import remove_stale
+    from grader.bulk.cleanup import remove_stale
 
     remove_stale(Path(tempfile.gettempdir()), UNPACK_PREFIX)
     manual = None

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from grader.bulk.cleanup import remove_tree
+from grader.bulk.cleanup import remove_stale, remove_tree
 from grader.bulk.sources import Student
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 
@@ -130,26 +130,6 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def remove_stale(folder: Path, prefix: str = TMP_PREFIX) -> None:
-    """Remove what killed runs left behind (their temporary folders name their pid)."""
-    try:
-        entries = list(folder.glob(f"{prefix}*"))
-    except OSError:
-        return
-    for entry in entries:
-        pid = entry.name[len(prefix):].split("-", 1)[0]
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-            continue  # still running (or a pid we may not signal: leave it)
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
-        remove_tree(entry)
-
-
 def scratch_root() -> str | None:
     """Where the children's temporary folders go: memory (``/dev/shm``) when there is room.
 
@@ -210,7 +190,7 @@ class Pool:
         from grader.grade import Grader
 
         root = scratch_root()
-        remove_stale(Path(root or tempfile.gettempdir()))
+        remove_stale(Path(root or tempfile.gettempdir()), TMP_PREFIX)
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
         os.chmod(self.tmp, 0o711)
         (self.tmp / "empty").mkdir()

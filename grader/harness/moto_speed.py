@@ -5,10 +5,12 @@ moto's time in reading the clock (``unix_time`` builds two datetimes per call, a
 computes every queue attribute, checking every message's visibility), in re-deriving every
 queue attribute to read one (retention, on every received message) and in converting the same
 attribute names from CamelCase again and again, and in listing the response class's methods
-with ``inspect`` on every request, and in drawing every receipt handle one letter at a time (185
-calls of ``random.choice``), and each response's request id too (52 calls). The clock reads ``time.time()`` instead — the same
-virtual clock (time-machine patches both) — a receipt handle is still 185 lowercase letters, and a request id
-52 letters and digits, drawn from moto's seeded ``mock_random`` (so runs stay deterministic), and the others return exactly what the originals do.
+with ``inspect`` on every request, and in drawing every receipt handle and every response's
+request id one character at a time (185 and 52 calls of ``random.choice``). The clock reads
+``time.time()`` instead (the same virtual clock: time-machine patches both); a receipt handle is
+still 185 lowercase letters and a request id 52 letters and digits, each in one draw from moto's
+seeded ``mock_random`` (so runs stay deterministic); the others return exactly what the
+originals do.
 """
 from __future__ import annotations
 
@@ -18,29 +20,30 @@ import time
 from typing import Any
 
 _applied = False
-_LETTERS = bytes(ord("a") + i % 26 for i in range(256))
 RECEIPT_LENGTH = 185
+REQUEST_ID_LENGTH = 52
+_LOWERCASE = bytes(ord("a") + i % 26 for i in range(256))
+_ALNUM = (string.ascii_letters + string.digits).encode()
+_LETTERS_AND_DIGITS = bytes(_ALNUM[i % len(_ALNUM)] for i in range(256))
+
+
+def _draw(length: int, alphabet: bytes) -> str:
+    """``length`` characters of a 256-entry ``alphabet`` table, from one draw of moto's seeded
+    generator (instead of one ``random.choice`` each)."""
+    from moto.moto_api._internal import mock_random
+
+    return mock_random.getrandbits(8 * length).to_bytes(length, "big").translate(alphabet).decode()
 
 
 def fast_receipt_handle() -> str:
-    """What moto's ``generate_receipt_handle`` makes (185 lowercase letters), in one draw."""
-    from moto.moto_api._internal import mock_random
-
-    return mock_random.getrandbits(8 * RECEIPT_LENGTH).to_bytes(RECEIPT_LENGTH, "big").translate(_LETTERS).decode()
-
-
-_ALNUM = (string.ascii_letters + string.digits).encode()
-_REQUEST_ID_TABLE = bytes(_ALNUM[i % len(_ALNUM)] for i in range(256))
-REQUEST_ID_LENGTH = 52
+    """What moto's ``generate_receipt_handle`` makes: 185 lowercase letters."""
+    return _draw(RECEIPT_LENGTH, _LOWERCASE)
 
 
 def fast_request_id(headerdict: dict[str, Any] | None = None) -> str:
-    """What moto's ``gen_amzn_requestid_long`` makes for every response (52 letters and digits,
-    set as ``x-amzn-requestid``), in one draw instead of 52."""
-    from moto.moto_api._internal import mock_random
-
-    request_id = (mock_random.getrandbits(8 * REQUEST_ID_LENGTH).to_bytes(REQUEST_ID_LENGTH, "big")
-                  .translate(_REQUEST_ID_TABLE).decode())
+    """What moto's ``gen_amzn_requestid_long`` makes for every response: 52 letters and digits,
+    also set as ``x-amzn-requestid`` in ``headerdict``."""
+    request_id = _draw(REQUEST_ID_LENGTH, _LETTERS_AND_DIGITS)
     if isinstance(headerdict, dict):
         headerdict["x-amzn-requestid"] = request_id
     return request_id

@@ -65,7 +65,6 @@ class GradingPlugin:
         self.sandbox = sandbox or {}
         self.limits = limits or Limits()
         self._mock: Any = None
-        self._mocked = False
         self.results: dict[str, list[TestResult]] = {}
         self.not_gradable: dict[str, str] = {}
         self.space: ScratchSpace | None = None
@@ -92,7 +91,7 @@ class GradingPlugin:
             sandbox.close()
         if self._mock is not None:
             self._mock.stop()
-        self._mock, self._mocked = None, False
+            self._mock = None
         from grader.amqp import service
 
         service.release_leases()  # the run's virtual hosts and users go with it (a forked child exits next)
@@ -109,8 +108,8 @@ class GradingPlugin:
     @pytest.fixture
     def aws(self) -> None:
         """moto's AWS mock, started once for the run (``close`` stops it): no request leaves the process."""
-        if not self._mocked:
-            self._mock, self._mocked = start_mock(), True
+        if self._mock is None:
+            self._mock = start_mock()  # None again where the process keeps one (``keep_mock``)
 
     @pytest.fixture
     def course(self) -> Course | None:

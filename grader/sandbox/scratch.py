@@ -43,26 +43,6 @@ def private_mounts() -> None:
     _private_in = os.getpid()
 
 
-def remove_stale(folder: Path | None = None) -> None:
-    """Remove the scratch roots of grading processes that were killed (a name holds its pid):
-    only folders of ours, never through a link, and never one whose process still runs."""
-    folder = Path(folder or tempfile.gettempdir())
-    try:
-        entries = [e for e in folder.iterdir() if e.name.startswith(PREFIX)]
-    except OSError:
-        return
-    for entry in entries:
-        pid = entry.name[len(PREFIX):].split("-", 1)[0]
-        try:
-            info = os.lstat(entry)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-            continue
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            remove_tree(entry)
-
-
 class ScratchSpace:
     """The scratch space of one grading run of one submission."""
 
