@@ -205,7 +205,9 @@ def main() -> int:
         print(f"jobs               {args.jobs or default_jobs()} on {os.cpu_count()} cores")
         print(f"wall time          {elapsed:.1f} s")
         print(f"per submission     {elapsed / args.n:.3f} s  (target 0.250 s)")
+        parent_cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
         print(f"graders' CPU       {children_cpu / args.n:.3f} s per submission (not counting the sandboxed workers)")
+        print(f"parent's CPU       {parent_cpu / args.n:.3f} s per submission (intake, pool, every output)")
         busy, idle = busy1[0] - busy0[0], busy1[1] - busy0[1]
         print(f"machine CPU        {busy / args.n:.3f} s per submission, all processes "
               f"(idle {idle:.0f} s; other users' work counts too)")

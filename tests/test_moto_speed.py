@@ -47,3 +47,28 @@ def test_every_response_carries_such_a_request_id():
         sqs = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
         ids = [sqs.list_queues()["ResponseMetadata"]["RequestId"] for _ in range(3)]
     assert len(set(ids)) == 3 and all(len(i) == 52 and i.isalnum() for i in ids)
+
+
+def test_each_requests_action_name_is_converted_once_and_as_moto_converts_it():
+    """moto turns every request's action (``ReceiveMessage``) into a method name; the cached
+    conversion gives moto's own answer, and moto's dispatch uses it."""
+    import boto3
+    from moto import mock_aws
+
+    from grader.harness import moto_speed
+    from grader.harness.broker import ACTIONS
+
+    moto_speed.apply()
+    import moto.core.responses
+    import moto.core.utils
+
+    cached = moto.core.responses.camelcase_to_underscores
+    original = cached.__wrapped__
+    assert all(cached(action) == original(action) for action in ACTIONS | {"ListQueues", "X", "aB"})
+    assert cached("ChangeMessageVisibilityBatch") == "change_message_visibility_batch"
+    before = cached.cache_info().hits
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+        for _ in range(3):
+            sqs.list_queues()
+    assert cached.cache_info().hits >= before + 2

@@ -62,6 +62,7 @@ def apply() -> None:
     moto.core.responses.method_names_from_class = names  # a class's methods, listed on every request
     cached = functools.lru_cache(maxsize=1024)(moto.core.utils.camelcase_to_underscores)
     moto.core.utils.camelcase_to_underscores = cached
+    moto.core.responses.camelcase_to_underscores = cached  # each request's action name
     sqs_models.camelcase_to_underscores = cached
 
     def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
