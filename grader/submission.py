@@ -7,9 +7,12 @@ past the size and count limits make it unreadable, and nothing is written.
 """
 from __future__ import annotations
 
+import lzma
 import os
 import stat
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -19,6 +22,10 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
 MAX_ARCHIVE_ENTRIES = 2000
 WANTED = (*EXERCISE_FILES.values(), ANSWERS_FILE)
+# What reading a hostile or damaged zip can raise: besides its own errors, zipfile lets through
+# the RuntimeError of an encrypted entry and the decompressors' and struct's errors.
+ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, OSError, RuntimeError,
+                  ValueError, zlib.error, lzma.LZMAError, struct.error)
 
 
 class UnreadableSubmission(Exception):
@@ -126,7 +133,7 @@ def _read_zip(path: Path) -> Submission:
                 with archive.open(info) as fh:
                     data = fh.read(MAX_FILE_BYTES + 1)
                 submission.sources[wanted] = data
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, OSError) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise UnreadableSubmission(f"{path.name}: unreadable archive ({exc})") from exc
     return submission
 

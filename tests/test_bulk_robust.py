@@ -23,8 +23,9 @@ from grader.bulk import command, pool as pool_module
 from grader.bulk.command import to_grade, write_outputs
 from grader.bulk.cleanup import remove_stale
 from grader.bulk.pool import Pool
-from grader.bulk.sources import Student, find_students
+from grader.bulk.sources import Student, find_students, unpack_class
 from grader.bulk.store import Record
+from grader.integrations.nbgrader.submitted import find_nbgrader_students
 from grader.paths import ROOT, SOLUTIONS
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 
@@ -298,3 +299,99 @@ def test_a_pool_that_fails_to_start_leaves_nothing_behind(monkeypatch, tmp_path)
     assert broker._kept_mock is None
     assert not list(tmp_path.glob(f"{engine.TMP_PREFIX}*"))
     assert len(closed) == 1 and closed[0].process.poll() is not None, "the pool's zygote must be stopped"
+
+
+def zip_of_solutions(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in ("sqs_producer.py", "sqs_consumer.py", "payment_handler.py"):
+            zf.write(SOLUTIONS / name, name)
+    return path
+
+
+def encrypted(path: Path) -> Path:
+    """The zip with every entry flagged as encrypted (zipfile then raises RuntimeError)."""
+    data = bytearray(path.read_bytes())
+    for signature, flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(signature)
+        while at != -1:
+            data[at + flags] |= 1
+            at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def corrupt_deflate(path: Path) -> Path:
+    """The zip with each entry's compressed data starting with an invalid block (a zlib.error)."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PK\x03\x04")
+    while at != -1:
+        start = at + 30 + int.from_bytes(data[at + 26:at + 28], "little") + int.from_bytes(data[at + 28:at + 30], "little")
+        data[start:start + 2] = b"\xff\xff"
+        at = data.find(b"PK\x03\x04", start)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_zip_zipfile_cannot_decode_is_its_students_unreadable_row(tmp_path):
+    """An encrypted zip and one whose data cannot be inflated: one line for `grade`, an
+    unreadable row for each in `grade-all`, and the class graded around them, also when such a
+    zip comes inside the class archive."""
+    klass = tmp_path / "class"
+    (klass / "alice").mkdir(parents=True)
+    for name in ("sqs_producer.py", "sqs_consumer.py", "payment_handler.py"):
+        (klass / "alice" / name).write_bytes((SOLUTIONS / name).read_bytes())
+    eve = encrypted(zip_of_solutions(klass / "eve.zip"))
+    zed = corrupt_deflate(zip_of_solutions(klass / "zed.zip"))
+    for bad, says in ((eve, "encrypted"), (zed, "decompressing")):
+        done = subprocess.run([sys.executable, "-m", "grader", "grade", str(bad)], capture_output=True, text=True,
+                              cwd=ROOT, timeout=300)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode not in (0, 70) and len(lines) == 1 and says in lines[0], done.stderr
+        assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "grader", "grade-all", str(klass), "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    rows = {r["student_id"]: r for r in read_csv(out / "grades.csv")}
+    assert rows["alice"]["total"] == "100" and rows["alice"]["status"] == "ok"
+    assert rows["eve"]["status"] == rows["zed"]["status"] == "unreadable"
+
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(SOLUTIONS / "sqs_producer.py", "alice/sqs_producer.py")
+        zf.write(SOLUTIONS / "sqs_producer.py", "eve/sqs_producer.py")
+    encrypted_member = bytearray(archive.read_bytes())
+    for signature, flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # only eve's entry
+        at = encrypted_member.find(signature, encrypted_member.find(signature) + 4)
+        encrypted_member[at + flags] |= 1
+    archive.write_bytes(bytes(encrypted_member))
+    refused: dict[str, str] = {}
+    unpacked = unpack_class(archive, tmp_path / "unpacked", refused, [])
+    assert (unpacked / "alice" / "sqs_producer.py").is_file()
+    assert list(refused) == ["eve"] and "cannot be unpacked" in refused["eve"]
+    assert not (unpacked / "eve").exists()
+
+
+def test_a_students_notebooks_never_decide_how_the_class_is_read(tmp_path):
+    """Notebooks named like this course's, in subfolders of one student's folder (beside their
+    files, or alone), leave the class a class of folders: every student gets a row."""
+    klass = tmp_path / "class"
+    for student in ("alice", "mallory"):
+        (klass / student).mkdir(parents=True)
+        for name in ("sqs_producer.py", "sqs_consumer.py", "payment_handler.py"):
+            (klass / student / name).write_bytes((SOLUTIONS / name).read_bytes())
+    for sub in ("notes", "notes2"):
+        (klass / "mallory" / sub).mkdir()
+        (klass / "mallory" / sub / "sqs_producer.ipynb").write_text("{}")
+    (klass / "trudy" / "ps1").mkdir(parents=True)
+    (klass / "trudy" / "ps1" / "sqs_producer.ipynb").write_text("{}")
+    assert find_nbgrader_students(klass) is None
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "grader", "grade-all", str(klass), "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    rows = {r["student_id"]: r for r in read_csv(out / "grades.csv")}
+    assert sorted(rows) == ["alice", "mallory", "trudy"]
+    assert rows["alice"]["total"] == rows["mallory"]["total"] == "100"

@@ -199,6 +199,20 @@ def _write_student(root: Path, student: str, notebooks: dict[str, nbformat.Noteb
     return folder
 
 
+def test_a_students_own_files_never_change_how_a_course_is_read(tmp_path):
+    """A student folder of plain files (or a zip) in a course's submitted/ leaves it nbgrader's,
+    given the course or its submitted/; classmates' notebooks are still read."""
+    submitted = tmp_path / "course" / "submitted"
+    _write_student(submitted, "ann", build_notebooks())
+    (submitted / "mallory").mkdir()
+    (submitted / "mallory" / "sqs_producer.py").write_text("x = 1\n")
+    (submitted / "zed.zip").write_bytes(b"PK")
+    (tmp_path / "course" / "nbgrader_config.py").write_text("")
+    for source in (tmp_path / "course", submitted):
+        students = find_nbgrader_students(source)
+        assert students is not None and "ann" in students and "sqs_producer.py" in students["ann"].sources
+
+
 def test_find_nbgrader_students_knows_its_trees(tmp_path):
     plain = tmp_path / "plain"
     (plain / "ann").mkdir(parents=True)

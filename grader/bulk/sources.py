@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from grader.bulk.cleanup import remove_tree
 from grader.errors import UserError
 from grader.render.safe import CONTROL
-from grader.submission import (MAX_ARCHIVE_BYTES, WANTED, Submission, UnreadableSubmission,
+from grader.submission import (ARCHIVE_ERRORS, MAX_ARCHIVE_BYTES, WANTED, Submission, UnreadableSubmission,
                                safe_entry_name, student_id_of)
 
 MAX_CLASS_BYTES = 4 * 1024 * 1024 * 1024
@@ -205,16 +205,16 @@ def unpack_class(archive: Path, into: Path, refused: dict[str, str], ignored: li
                 try:
                     for info, rel in members:
                         _extract(zf, info, target, rel)
-                except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
+                except ARCHIVE_ERRORS as exc:
                     refused[group] = f"cannot be unpacked from the class archive ({exc})"
                     for leftover in (target / group, target / f"{group}.zip"):
                         remove_tree(leftover)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        remove_tree(target)
-        raise UserError(f"{archive}: unreadable archive ({exc})") from None
     except OSError as exc:
         remove_tree(target)
         raise UserError(f"{archive}: cannot unpack it ({exc.strerror or exc})") from None
+    except ARCHIVE_ERRORS as exc:
+        remove_tree(target)
+        raise UserError(f"{archive}: unreadable archive ({exc})") from None
     return target
 
 

@@ -169,6 +169,8 @@ def submission_digest(path: Path | None, refused: str | None, grader: str) -> st
         submission = open_submission(path)
     except UnreadableSubmission as exc:
         return digest(grader.encode(), b"unreadable", str(exc).replace(str(path), path.name).encode())
+    except Exception as exc:  # noqa: BLE001 - what one submission holds never stops the class run
+        return digest(grader.encode(), b"unopened", type(exc).__name__.encode())
     parts = [grader.encode()]
     for name in sorted(submission.sources):
         parts += [name.encode(), submission.sources[name]]

@@ -16,7 +16,7 @@ from grader.errors import UserError
 from grader.integrations.nbgrader.cells import (QUIZ_NOTEBOOK, AnswerCellError, code_of, grade_id, make_submission,
                                                 notebook_name, read_answer, split_cell, written_answer)
 from grader.paths import ANSWERS_FILE, EXERCISE_FILES
-from grader.submission import MAX_FILE_BYTES, Submission
+from grader.submission import MAX_FILE_BYTES, Submission, wanted_names
 
 NOTEBOOKS = {notebook_name(exercise): name for exercise, name in EXERCISE_FILES.items()}
 MAX_NOTEBOOK_BYTES = 16 * MAX_FILE_BYTES
@@ -125,17 +125,25 @@ def _holds_our_notebooks(folder: Path) -> bool:
 def _submitted_root(source: Path) -> Path | None:
     """The folder of student folders in an nbgrader course, or None if ``source`` is not one.
 
-    Only this course's notebook names count, so a student who handed in a notebook of their own
-    inside a plain submission folder does not turn the whole class into an nbgrader tree.
+    A course says so itself: its markers beside ``submitted/`` (given the course, or its
+    ``submitted/`` or ``autograded/``). A bare tree is nbgrader's only when some student folder is
+    laid out as ``<student>/<assignment>/`` with this course's notebooks and none of its entries is
+    a plain submission (a zip, or a folder holding one of the contract's files): what one student
+    hands in, notebooks in subfolders included, never decides how the rest of the class is read.
     """
     if not source.is_dir():
         return None
     course_markers = ("nbgrader_config.py", "gradebook.db", "source", "release")
     if (source / "submitted").is_dir() and any((source / m).exists() for m in course_markers):
         return source / "submitted"
-    if any(_holds_our_notebooks(a) for s in _children(source) for a in _children(s)):
+    if source.name in ("submitted", "autograded") and any((source.parent / m).exists() for m in course_markers[:2]):
         return source
-    return None
+    students = _children(source)
+    if not any(_holds_our_notebooks(a) for s in students for a in _children(s)):
+        return None
+    if any(p.suffix.lower() == ".zip" for p in source.iterdir()) or any(wanted_names(s) != frozenset() for s in students):
+        return None
+    return source
 
 
 def find_nbgrader_students(source: Path, assignment: str | None = None) -> dict[str, Submission] | None:
