@@ -22,6 +22,7 @@ from grader.amqp.node import Node, find_server
 from grader.amqp.relay import Log, Relay
 from grader.grade import Grader
 from grader.paths import SOLUTIONS
+from grader.results import Status
 
 BOUNDARY = Path(__file__).parent / "adversarial" / "boundary"
 needs_broker = pytest.mark.skipif(not service.available(), reason="no rabbitmq-server and no BROKERLAB_AMQP_URL")
@@ -160,6 +161,23 @@ def test_a_hostile_submission_reaches_nothing_but_its_own_vhost(tmp_path, endpoi
     assert result.exercises["amqp_consumer"].score == result.exercises["amqp_consumer"].max_score
     assert set(admin.vhosts()) <= vhosts, "virtual hosts outlived their grading"
     assert set(admin.users()) <= users, "users outlived their grading"
+
+
+@needs_broker
+def test_bodies_no_suite_expects_are_the_students_mistake_never_a_grader_error(tmp_path, endpoint):
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    for name in ("amqp_producer.py", "amqp_routing.py"):
+        text = (SOLUTIONS / name).read_text() + "\n\n" + (BOUNDARY / "amqp_wrong_types.py").read_text()
+        (folder / name).write_text(text)
+    with Grader(exercises=("amqp_producer", "amqp_routing"), quizzes=False) as grader:
+        result = grader.grade(folder)
+    errors = [(t.name, t.feedback) for e in result.exercises.values() for t in e.tests
+              if t.status is Status.GRADER_ERROR]
+    assert errors == []
+    routing = {t.name: t.passed for t in result.exercises["amqp_routing"].tests}
+    assert routing["each_task_reaches_its_queue_and_audit"] is False
+    assert routing["declare_routing_topic_exchange"] is True
 
 
 def _beam_of(keeper: int) -> int | None:

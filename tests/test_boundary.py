@@ -45,6 +45,18 @@ def hostile(tmp_path: Path, name: str, exercise_file: str = "sqs_producer.py", *
     return folder
 
 
+def appended(tmp_path: Path, **files: str) -> Path:
+    """A submission of the reference files, with the hostile code ``files[exercise_file]`` names
+    appended to that exercise's reference (its functions replaced after the honest ones)."""
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    for other in ("sqs_producer.py", "sqs_consumer.py", "payment_handler.py"):
+        text = (SOLUTIONS / other).read_text()
+        name = files.get(other.removesuffix(".py"))
+        (folder / other).write_text(text if name is None else text + "\n\n" + (BOUNDARY / name).read_text())
+    return folder
+
+
 def everything_said(result) -> str:
     """Every byte of a result a person or a program downstream would read."""
     return json.dumps(result.to_json_dict())
@@ -435,6 +447,19 @@ def test_a_value_that_breaks_a_suites_own_parsing_is_the_students_mistake(grader
     no_grader_errors(result)
     tests = {t.name: t for t in result.exercises["producer"].tests}
     assert not tests["make_task_utc_z_timestamp"].passed
+
+
+def test_values_no_suite_expects_are_the_students_mistake_never_a_grader_error(grader, tmp_path):
+    """A count that is a word, a body nested past Python's recursion limit, a reply on the channel
+    nested 900 deep: each fails the test it attacks, and nothing becomes a grader error (which
+    would excuse the student and be regraded on every run)."""
+    result = grader.grade(appended(tmp_path, sqs_consumer="wrong_type_counts.py", sqs_producer="deep_values.py"))
+    no_grader_errors(result)
+    passed = {k: {t.name for t in e.tests if t.passed} for k, e in result.exercises.items()}
+    assert "handler_error_never_escapes" not in passed["consumer"]
+    assert "process_task_valid" in passed["consumer"]  # the honest rest still counts
+    assert not {"send_task_json_body", "main_course_step1", "queue_status_ints"} & passed["producer"]
+    assert "create_queue_sets_attributes" in passed["producer"]
 
 
 def test_code_that_does_no_work_earns_nothing(grader, tmp_path):

@@ -23,6 +23,7 @@ from grader.amqp.admin import Admin, Lease
 from grader.amqp.node import Endpoint
 from grader.amqp.relay import Delivery, Event, Log, Relay
 from grader.harness.clock import START
+from grader.harness.verdict import NOT_JSON, student_json
 
 
 @dataclass
@@ -40,10 +41,13 @@ class Message:
 
     @property
     def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
+        value = student_json(self.body)
+        return None if value is NOT_JSON else value
+
+    def field(self, key: str) -> Any:
+        """``key`` of the JSON object the body holds; None when it holds none (whatever else it holds)."""
+        value = self.json
+        return value.get(key) if isinstance(value, dict) else None
 
 
 class Offline:

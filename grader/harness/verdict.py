@@ -1,6 +1,11 @@
 """How a hidden test fails: with a sentence for the student, never as a grader error."""
 from __future__ import annotations
 
+import json
+from typing import Any
+
+NOT_JSON: Any = object()  # what ``student_json`` gives for a body that holds no JSON
+
 
 class Mistake(AssertionError):
     """A behaviour the contract excludes; its message is feedback for the student."""
@@ -15,3 +20,13 @@ def expect(condition: object, feedback: str) -> None:
     """Fail the test with ``feedback`` (what the code did, in the course's terms) unless ``condition``."""
     if not condition:
         raise Mistake(feedback)
+
+
+def student_json(text: str | bytes) -> Any:
+    """The JSON a student's message body holds, or ``NOT_JSON``. Never raises, however the body is
+    nested: json recurses, and a body of 100,000 brackets would otherwise end the test as a
+    grader error."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return NOT_JSON

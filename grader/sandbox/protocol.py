@@ -2,7 +2,7 @@
 
 JSON, never pickle: nothing a worker sends can run code in the grader. Both directions are
 bounded by the reader and the writer's clock: a frame over ``MAX_MESSAGE``, one that is not a JSON
-object with an ``op``, or nested too deep to parse is a ``ProtocolError``; a send that cannot finish
+object with an ``op``, or nested more than ``MAX_DEPTH`` deep is a ``ProtocolError``; a send that cannot finish
 within its timeout (the other side stopped reading) is a ``ChannelTimeout``.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 MAX_MESSAGE = 8 * 1024 * 1024
+MAX_DEPTH = 64  # a worker nests a value at most 24 deep (worker.MAX_DEPTH); the grader walks what it reads
 SEND_TIMEOUT = 10.0
 _HEADER = struct.Struct(">I")
 
@@ -84,4 +85,19 @@ def recv(sock: socket.socket, timeout: float | None = None) -> dict[str, Any]:
         raise ProtocolError(f"not JSON: {exc}") from exc
     if not isinstance(message, dict) or not isinstance(message.get("op"), str):
         raise ProtocolError("a message must be an object with an 'op'")
+    if _deeper_than(message, MAX_DEPTH):
+        raise ProtocolError(f"nested more than {MAX_DEPTH} levels deep")
     return message
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` deep (without recursing: whatever
+    reads the message later may recurse, and must never hit Python's recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False

@@ -215,6 +215,6 @@ def test_main_course_step1(amqp_producer, amqp):
     expect(queue.get("arguments", {}).get("x-dead-letter-routing-key") == "task-queue.dlq"
            and amqp.queue_exists("task-queue.dlq"),
            "main() did not declare task-queue with the dead-letter queue task-queue.dlq.")
-    sent = [(m.json or {}).get("taskType") for m in amqp.messages("task-queue")]
+    sent = [m.field("taskType") for m in amqp.messages("task-queue")]
     expect(sent == [t for t, _ in COURSE_TASKS],
            f"main() sent {sent}; the course's step 1 sends its five sample tasks in order.")

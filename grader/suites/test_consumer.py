@@ -194,7 +194,8 @@ def test_handler_error_never_escapes(consumer, broker, sqs, data):
     result = consume(consumer, sqs, url, handler, max_messages=2, wait_time_seconds=1, max_empty_polls=1)
     expect(handler.seen, "consume_messages never handed a message to the handler: it must receive the queue's "
                          "messages and call handler(body) for each.")
-    expect(isinstance(result, dict) and result.get("processed") == 0 and result.get("failed", 0) >= 2,
+    expect(isinstance(result, dict) and result.get("processed") == 0 and isinstance(result.get("failed"), int)
+           and result["failed"] >= 2,
            f"Both handlers raised (KeyError, then RuntimeError); consume_messages returned {result!r}: "
            "each failed delivery must be counted in 'failed'.")
     expect(len(broker.stored(url)) == 2, "A message whose handler raised was deleted.")

@@ -9,6 +9,7 @@ import pytest
 
 from grader.harness.broker import run_main
 from grader.harness.plugin import expect
+from grader.harness.verdict import NOT_JSON, student_json
 from grader.sandbox.client import StudentRaised
 
 UTC = dt.timezone.utc
@@ -176,10 +177,8 @@ def test_send_task_json_body(producer, broker, clock, sqs, data):
     message_id = producer.call("send_task", sqs, url, "process_order", task_data)
     stored = broker.stored(url)
     expect(len(stored) == 1, f"After one send_task the queue holds {len(stored)} messages, not 1.")
-    try:
-        body = json.loads(stored[0].body)
-    except ValueError:
-        expect(False, f"The message body {stored[0].body[:80]!r} is not JSON.")
+    body = student_json(stored[0].body)
+    expect(body is not NOT_JSON, f"The message body {stored[0].body[:80]!r} is not JSON.")
     expect(isinstance(body, dict) and body.get("taskType") == "process_order" and body.get("data") == task_data
            and set(body) == {"taskType", "data", "timestamp"},
            f"The message body {stored[0].body[:120]!r} is not make_task's JSON object.")
@@ -216,11 +215,8 @@ MAIN_LESSON = ("main() is the course's step 1: create task-queue (30 s visibilit
 def course_tasks_sent(broker, url: str) -> list[tuple[object, object]]:
     sent = []
     for message in broker.stored(url):
-        try:
-            body = json.loads(message.body)
-            sent.append((body.get("taskType"), body.get("data")))
-        except (ValueError, AttributeError):
-            sent.append((None, None))
+        body = student_json(message.body)
+        sent.append((body.get("taskType"), body.get("data")) if isinstance(body, dict) else (None, None))
     return sent
 
 
@@ -245,6 +241,14 @@ def test_main_prints_status_after_sending(producer, broker, data):
                                      "timestamp": "2024-01-15T09:30:00Z"}))
     broker.take(url, taken, visibility=3600)
     run_main(producer, broker, "sqs_producer.py")
+    added = len(broker.stored(url)) - waiting - taken
+    served = [r.action for r in broker.requests if r.status == 200]
+    sends = [i for i, a in enumerate(served) if a in ("SendMessage", "SendMessageBatch")]
+    reads = [i for i, a in enumerate(served) if a == "GetQueueAttributes"]
+    expect(added == len(COURSE_TASKS) and sends and reads and reads[-1] > sends[-1],
+           f"main() must send the course's five tasks to task-queue and then read the queue's status from the "
+           f"broker (GetQueueAttributes, as queue_status does); it added {added} message(s) and "
+           f"{'read' if sends and reads and reads[-1] > sends[-1] else 'did not read'} the status after its last send.")
     available = waiting + len(COURSE_TASKS)
     numbers = printed_numbers(producer.output())
     expect(available in numbers and taken in numbers,
