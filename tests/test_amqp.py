@@ -180,6 +180,51 @@ def test_bodies_no_suite_expects_are_the_students_mistake_never_a_grader_error(t
     assert routing["declare_routing_topic_exchange"] is True
 
 
+def _no_grader_errors(result) -> dict[str, dict[str, bool]]:
+    errors = [(t.name, t.feedback) for e in result.exercises.values() for t in e.tests
+              if t.status is Status.GRADER_ERROR]
+    assert errors == []
+    return {k: {t.name: t.passed for t in e.tests} for k, e in result.exercises.items()}
+
+
+@needs_broker
+def test_what_the_broker_lacks_for_a_check_is_the_students_failure(tmp_path, endpoint):
+    """A queue a test reads that the student's code never declared, or deleted: the grader's own
+    look at it fails that test with the broker's words, never as a grader error."""
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    for name in ("amqp_routing.py", "amqp_consumer.py"):
+        text = (SOLUTIONS / name).read_text() + "\n\n" + (BOUNDARY / "amqp_missing_objects.py").read_text()
+        (folder / name).write_text(text)
+    with Grader(exercises=("amqp_routing", "amqp_consumer"), quizzes=False) as grader:
+        result = grader.grade(folder)
+    passed = _no_grader_errors(result)
+    assert passed["amqp_routing"]["each_task_reaches_its_queue_and_audit"] is False
+    assert passed["amqp_consumer"]["consume_handles_and_acks"] is False
+    feedback = {t.name: t.feedback for t in result.exercises["amqp_routing"].tests}
+    assert "NOT_FOUND" in feedback["each_task_reaches_its_queue_and_audit"]
+
+
+@needs_broker
+def test_what_a_test_leaves_on_the_broker_never_reaches_the_next_test(tmp_path, endpoint):
+    """A queue named "." (which the management API cannot address) and a flood of exchanges: the
+    flood is cut at the relay's limit, the virtual host is replaced instead of emptied, and the
+    tests after it are graded as usual (none a grader error or a wait)."""
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    text = (SOLUTIONS / "amqp_producer.py").read_text() + "\n\n" + (BOUNDARY / "amqp_litter.py").read_text()
+    (folder / "amqp_producer.py").write_text(text)
+    admin = Admin(endpoint)
+    vhosts = set(admin.vhosts())
+    with Grader(exercises=("amqp_producer",), quizzes=False) as grader:
+        result = grader.grade(folder)
+    passed = _no_grader_errors(result)["amqp_producer"]
+    assert passed["make_task"] is True and passed["send_task_persistent_json"] is True
+    said = " ".join(t.feedback for t in result.exercises["amqp_producer"].tests)
+    assert "declarations and bindings" in said
+    assert set(admin.vhosts()) <= vhosts, "virtual hosts outlived their grading"
+
+
 def _beam_of(keeper: int) -> int | None:
     for entry in os.listdir("/proc"):
         if entry.isdigit():

@@ -24,6 +24,7 @@ from grader.amqp.node import Endpoint
 # per virtual host (so per test): what a submission may hold on the broker at once
 LIMITS = {"max-queues": 24, "max-connections": 3}
 QUEUE_BOUNDS = {"max-length": 5000, "max-length-bytes": 8 * 1024 * 1024}
+EMPTY_AT_MOST = 60  # queues and exchanges emptied one by one; past this a used virtual host is replaced
 
 
 class AdminError(Exception):
@@ -82,20 +83,30 @@ class Admin:
         self.request("DELETE", f"/api/vhosts/{quote(vhost, safe='')}", ok=(200, 204, 404))
         self.request("DELETE", f"/api/users/{quote(user, safe='')}", ok=(200, 204, 404))
 
-    def empty_vhost(self, vhost: str) -> None:
+    def empty_vhost(self, vhost: str, most: int = EMPTY_AT_MOST) -> None:
         """Delete every queue and exchange of the virtual host (the built-in ones kept) and every
-        binding left between built-in exchanges; AdminError if something is left."""
+        binding left between built-in exchanges; AdminError if something is left, or if emptying
+        would take more than ``most`` deletions or name an object the API cannot address (``.``
+        and ``..`` are path segments to HTTP): deleting the virtual host is then quicker and sure."""
         v = quote(vhost, safe="")
+        queues = [q["name"] for q in self.request("GET", f"/api/queues/{v}?columns=name")]
+        exchanges = [e["name"] for e in self.request("GET", f"/api/exchanges/{v}?columns=name")
+                     if e["name"] and not e["name"].startswith("amq.")]
+        if len(queues) + len(exchanges) > most:
+            raise AdminError(f"virtual host {vhost} holds {len(queues) + len(exchanges)} queues and exchanges")
+        if any(name in (".", "..") for name in queues + exchanges):
+            raise AdminError(f"virtual host {vhost} holds a queue or exchange named '.' or '..'")
         deleted = 0
-        for queue_ in self.request("GET", f"/api/queues/{v}?columns=name"):
-            self.request("DELETE", f"/api/queues/{v}/{quote(queue_['name'], safe='')}", ok=(200, 204, 404))
+        for name in queues:
+            self.request("DELETE", f"/api/queues/{v}/{quote(name, safe='')}", ok=(200, 204, 404))
             deleted += 1
-        for exchange in self.request("GET", f"/api/exchanges/{v}?columns=name"):
-            name = exchange["name"]
-            if name and not name.startswith("amq."):
-                self.request("DELETE", f"/api/exchanges/{v}/{quote(name, safe='')}", ok=(200, 204, 404))
-                deleted += 1
-        for binding in self.bindings(vhost):
+        for name in exchanges:
+            self.request("DELETE", f"/api/exchanges/{v}/{quote(name, safe='')}", ok=(200, 204, 404))
+            deleted += 1
+        bindings = self.bindings(vhost)
+        if len(bindings) > most:
+            raise AdminError(f"virtual host {vhost} holds {len(bindings)} bindings between built-in exchanges")
+        for binding in bindings:
             deleted += 1
             kind = "e" if binding.get("destination_type") == "exchange" else "q"
             self.request("DELETE", f"/api/bindings/{v}/e/{quote(binding['source'], safe='')}/{kind}/"
@@ -166,7 +177,8 @@ class Leases:
     a few: a used one is emptied (every queue, exchange and binding in it deleted, which the
     listing after the test finds however they were made) and its user gets a new random password;
     so nothing of a test, and no credential it saw, reaches the next. A virtual host that cannot be
-    emptied is deleted instead.
+    emptied (or holds too much to empty quickly) is deleted and a new one made: what a test left
+    never reaches the next test as an error.
     """
 
     def __init__(self, endpoint: Endpoint, ahead: int = 2) -> None:
@@ -241,15 +253,20 @@ class Leases:
                 if action == "delete":
                     self._delete(admin, lease)
                     continue
-                try:
-                    if action == "recycle":
+                if action == "recycle":
+                    try:
                         lease = self._recycle(admin, lease)
-                    else:
+                    except Exception:  # whatever the test left: a new virtual host instead
+                        self._delete(admin, lease)
+                        lease = self._new()
+                        action = "create"
+                try:
+                    if action == "create":
                         admin.create_vhost(lease.vhost, lease.user, lease.password)
                     if lease.connection is None:
                         lease.connection = _connect(self.endpoint, lease.vhost)
                     self._ready.put(lease)
-                except Exception as exc:  # reported to whoever takes the lease
+                except Exception as exc:  # the broker itself failed: reported to whoever takes the lease
                     self._delete(admin, lease)
                     self._ready.put(exc)
         finally:

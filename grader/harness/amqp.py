@@ -12,18 +12,43 @@ Time: the broker's timeouts are real, so the clock ticks (from the course's date
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from grader.amqp import service
 from grader.amqp.admin import Admin, Lease
 from grader.amqp.node import Endpoint
 from grader.amqp.relay import Delivery, Event, Log, Relay
 from grader.harness.clock import START
-from grader.harness.verdict import NOT_JSON, student_json
+from grader.harness.verdict import NOT_JSON, PreconditionBroken, student_json
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _on_what_the_student_made(doing: str) -> Callable[[F], F]:
+    """For the grader's operations on a queue or exchange the student's code names, made or could
+    have deleted: the broker closing the grader's channel over it (no such queue or exchange, or
+    one declared with other properties) fails the test with the broker's own words, never as a
+    grader error, and the next operation opens a new channel."""
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def wrapper(self: "AmqpWorld", name: str, *args: Any, **kwargs: Any) -> Any:
+            import pika.exceptions
+
+            try:
+                return method(self, name, *args, **kwargs)
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                self._channel = None
+                raise PreconditionBroken(
+                    f"When the grader {doing} {str(name)[:80]!r}, the broker refused: {exc.reply_code} "
+                    f"{str(exc.reply_text)[:200]}. The queue or exchange the test needs was never declared, "
+                    "was deleted by your code, or was declared with other properties.") from None
+        return wrapper  # type: ignore[return-value]
+    return decorate
 
 
 @dataclass
@@ -115,6 +140,11 @@ class AmqpWorld:
     def mark(self, name: str, **args: Any) -> Event:
         return self.log.mark(name, **args)
 
+    def cut_reason(self) -> str | None:
+        """Why the relay cut the student's connection, when a limit did (not when a side closed it)."""
+        cut = next((e for e in self.log.events if e.source == "grader" and e.name == "cut"), None)
+        return None if cut is None or cut["quiet"] else str(cut["why"])
+
     def cut(self) -> None:
         """Close the student's connection now; returns once the broker has requeued what it held
         unacknowledged."""
@@ -155,6 +185,7 @@ class AmqpWorld:
             self._opened.append(self._channel)
         return self._channel
 
+    @_on_what_the_student_made("declared")
     def declare_queue(self, name: str, dead_letter_queue: str | None = None, durable: bool = True) -> None:
         arguments = None
         if dead_letter_queue:
@@ -162,6 +193,7 @@ class AmqpWorld:
             arguments = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead_letter_queue}
         self.channel.queue_declare(name, durable=durable, arguments=arguments)
 
+    @_on_what_the_student_made("published with the routing key")
     def publish(self, routing_key: str, body: bytes | str, exchange: str = "", **properties: Any) -> None:
         import pika
 
@@ -169,6 +201,7 @@ class AmqpWorld:
         props = pika.BasicProperties(**({"delivery_mode": 2, "content_type": "application/json"} | properties))
         self.channel.basic_publish(exchange, routing_key, data, props)
 
+    @_on_what_the_student_made("consumed from")
     def hold(self, name: str, count: int) -> Any:
         """Another consumer (the grader's) that takes ``count`` deliveries and never acks them;
         returns its channel (closing it requeues them, with the redelivered flag)."""
@@ -182,6 +215,7 @@ class AmqpWorld:
             channel.connection.process_data_events(time_limit=0.01)
         return channel
 
+    @_on_what_the_student_made("read")
     def requeue_once(self, name: str) -> None:
         """Take every ready message and give it back: each is then marked redelivered, as after a
         consumer that died holding it."""
@@ -210,6 +244,7 @@ class AmqpWorld:
         return sorted((b["source"], b["destination"], b["routing_key"]) for b in self.admin.bindings(self.lease.vhost)
                       if b.get("destination_type") == "queue")
 
+    @_on_what_the_student_made("looked up")
     def counts(self, name: str) -> tuple[int, int]:
         """(ready messages, consumers) from a passive declare."""
         result = self.channel.queue_declare(name, passive=True).method
@@ -218,6 +253,7 @@ class AmqpWorld:
     def ready(self, name: str) -> int:
         return self.counts(name)[0]
 
+    @_on_what_the_student_made("read")
     def messages(self, name: str, keep: bool = True) -> list[Message]:
         """Every ready message of the queue, in order, as a consumer would get it; put back
         afterwards (in the same order) unless ``keep`` is false."""

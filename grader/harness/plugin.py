@@ -294,6 +294,10 @@ class GradingPlugin:
         error, when = self._outcomes.pop(item.nodeid, (None, "call"))
         student = self._students.pop(item.nodeid, None)
         result = classify(name, points, concept, lesson, error, when)
+        world = (getattr(item, "funcargs", None) or {}).get("amqp")
+        why = world.cut_reason() if world is not None and result.status is Status.FAILED else None
+        if why:
+            result.feedback = f"{result.feedback} (The grader cut your code's broker connection: {why}.)"
         if student is not None and result.status is not Status.PASSED:
             output = student.output()
             result.output = output[-OUTPUT_IN_FEEDBACK:] if output else None
