@@ -21,7 +21,7 @@ from grader.amqp.admin import Admin
 from grader.amqp.node import Node, find_server
 from grader.amqp.relay import Log, Relay
 from grader.grade import Grader
-from grader.paths import SOLUTIONS
+from grader.paths import ROOT, SOLUTIONS
 from grader.results import Status
 
 BOUNDARY = Path(__file__).parent / "adversarial" / "boundary"
@@ -223,6 +223,28 @@ def test_what_a_test_leaves_on_the_broker_never_reaches_the_next_test(tmp_path, 
     said = " ".join(t.feedback for t in result.exercises["amqp_producer"].tests)
     assert "declarations and bindings" in said
     assert set(admin.vhosts()) <= vhosts, "virtual hosts outlived their grading"
+
+
+@needs_broker
+def test_a_class_run_removes_what_a_stopped_childs_tests_held_on_the_broker(tmp_path, endpoint):
+    """On an instructor's broker (which outlives the run): a student whose grading is stopped at
+    the run's time limit, mid-test (a consumer that spins), leaves no virtual host and no user."""
+    klass = tmp_path / "class"
+    (klass / "slow").mkdir(parents=True)
+    shutil.copy(SOLUTIONS / "amqp_producer.py", klass / "slow" / "amqp_producer.py")
+    spin = "\n\ndef consume_messages(*args, **kwargs):\n    while True:\n        pass\n"
+    (klass / "slow" / "amqp_consumer.py").write_text((SOLUTIONS / "amqp_consumer.py").read_text() + spin)
+    admin = Admin(endpoint)
+    vhosts, users = set(admin.vhosts()), set(admin.users())
+    env = {**os.environ, "TMPDIR": str(tmp_path), "BROKERLAB_AMQP_URL": endpoint.amqp_url(""),
+           "BROKERLAB_AMQP_MANAGEMENT_URL": endpoint.management_url}
+    done = subprocess.run([sys.executable, "-m", "grader", "grade-all", str(klass), "--out", str(tmp_path / "out"),
+                           "--timeout", "3", "--quiet"], capture_output=True, text=True, timeout=600, env=env,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "timed out" in (tmp_path / "out" / "grades.csv").read_text()
+    assert set(admin.vhosts()) <= vhosts, "a stopped child's virtual hosts outlived the run"
+    assert set(admin.users()) <= users, "a stopped child's users outlived the run"
 
 
 def _beam_of(keeper: int) -> int | None:

@@ -6,8 +6,10 @@ Full isolation needs root, as CI and grading machines have.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import platform
 import secrets
 import shutil
 import signal
@@ -21,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from grader.grade import Grader
-from grader.paths import SOLUTIONS
+from grader.paths import ROOT, SOLUTIONS
 from grader.results import Status
-from grader.sandbox import protocol
+from grader.sandbox import isolation, protocol
 from grader.sandbox.isolation import UID_BASE
 
 BOUNDARY = Path(__file__).parent / "adversarial" / "boundary"
@@ -158,6 +160,26 @@ class Listener:
         self._stop.set()
         self._thread.join()
         self.sock.close()
+
+
+def test_the_kernels_keyrings_hold_nothing_for_a_box_and_keep_nothing_of_it(tmp_path):
+    """The grader runs in a session keyring holding a secret (as under systemd or pam_keyinit):
+    a box neither reads it nor sees it in /proc/keys, and cannot store a key in its uid's user
+    keyring (which would outlive it, for the next box with that uid)."""
+    add_key, _request_key, keyctl = isolation.KEY_SYSCALLS[platform.machine()][1]
+    folder = appended(tmp_path, payment_handler="read_keyrings.py")
+    wrapper = (
+        "import ctypes, os, sys\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"assert libc.syscall({keyctl}, 1, b'brokerlab-test-session') > 0\n"
+        f"assert libc.syscall({add_key}, b'user', b'brokerlab-ci-token', b'CI-SECRET-5e1f', 14, -3) > 0\n"
+        f"os.execv(sys.executable, [sys.executable, '-m', 'grader', 'grade', {str(folder)!r}, '--format', 'json'])\n")
+    done = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    result = json.loads(done.stdout)
+    said = json.dumps(result)
+    assert "CI-SECRET-5e1f" not in said and "brokerlab-ci-token" not in said
+    assert f"search: {errno.EPERM}" in said and f"add_key: errno {errno.EPERM}" in said  # the attack ran
+    assert result["exercises"]["producer"]["score"] == result["exercises"]["producer"]["max_score"]
 
 
 def test_only_the_exercises_sqs_actions_are_served(grader, tmp_path):
@@ -429,7 +451,7 @@ def test_grading_refuses_with_one_line_where_a_protection_is_missing(tmp_path):
 def test_doctor_reports_every_protection_active_here():
     done = subprocess.run([sys.executable, "-m", "grader", "doctor"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    for step in ("cgroups", "box", "uid", "network", "pid namespace", "environment"):
+    for step in ("cgroups", "box", "uid", "network", "pid namespace", "environment", "keyrings"):
         assert f"[ok] {step}" in done.stdout
 
 

@@ -181,13 +181,13 @@ class Leases:
     never reaches the next test as an error.
     """
 
-    def __init__(self, endpoint: Endpoint, ahead: int = 2) -> None:
+    def __init__(self, endpoint: Endpoint, ahead: int = 2, prefix: str | None = None) -> None:
         self.endpoint = endpoint
         self.ahead = ahead
         self._ready: queue.Queue[Lease | BaseException] = queue.Queue()
         self._work: queue.Queue[tuple[str, Lease] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="brokerlab-leases", daemon=True)
-        self._prefix = f"bl-{secrets.token_hex(3)}"
+        self._prefix = (prefix or f"bl-{secrets.token_hex(3)}-").rstrip("-")
         self._count = 0
         self._coming = 0  # leases being made or recycled, or ready
         self._lent: dict[str, Lease] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import threading
 
 from grader.amqp.admin import Lease, Leases
@@ -20,6 +21,12 @@ _node: Node | None = None
 _external: Endpoint | None = None
 _failure: str | None = None
 _leases: dict[int, Leases] = {}
+RUN_TAG = secrets.token_hex(3)  # the same in every fork of the run: names who made a virtual host
+
+
+def lease_prefix(pid: int) -> str:
+    """What the names of the virtual hosts (and users) the run's process ``pid`` makes start with."""
+    return f"bl-{RUN_TAG}-{pid}-"
 
 
 def available() -> bool:
@@ -66,7 +73,7 @@ def lease() -> Lease:
     with _lock:
         if pid not in _leases:
             _leases.clear()  # a fork's copy of its parent's preparer has no thread: never use it
-            _leases[pid] = Leases(ready)
+            _leases[pid] = Leases(ready, prefix=lease_prefix(pid))
         leases = _leases[pid]
     return leases.take()
 
@@ -82,6 +89,29 @@ def release_leases() -> None:
     leases = _leases.pop(os.getpid(), None)
     if leases is not None:
         leases.close()
+
+
+def forget(pid: int) -> None:
+    """Delete what the run's process ``pid`` left on the broker: its virtual hosts and users (it
+    was killed, so its preparer never cleared them). Never raises: the run goes on."""
+    if _node is None and _external is None:
+        return
+    try:
+        from grader.amqp.admin import Admin
+
+        admin = Admin(endpoint(timeout=5.0))
+        try:
+            prefix = lease_prefix(pid)
+            for vhost in admin.vhosts():
+                if vhost.startswith(prefix):
+                    admin.delete_vhost(vhost, vhost)
+            for user in admin.users():
+                if user.startswith(prefix):
+                    admin.delete_vhost(user, user)
+        finally:
+            admin.close()
+    except Exception:  # noqa: BLE001 - the broker going away takes them with it
+        pass
 
 
 def stop() -> None:

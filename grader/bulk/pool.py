@@ -362,6 +362,8 @@ class Pool:
         _, status, usage = os.wait4(job.pid, 0)
         seconds = time.monotonic() - job.started
         remove_tree(job.tmp)
+        if os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0:
+            self._forget_on_broker(job.pid)
         maxrss = int(usage.ru_maxrss)
         how = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
                else f"exit status {os.WEXITSTATUS(status)}")
@@ -403,6 +405,14 @@ class Pool:
         except OSError:
             pass
         remove_tree(job.tmp)
+        self._forget_on_broker(job.pid)
+
+    def _forget_on_broker(self, pid: int) -> None:
+        """A child that was killed or crashed never removed its virtual hosts and users: remove them."""
+        if self.rabbitmq:
+            from grader.amqp import service
+
+            service.forget(pid)
 
     def _blank(self, status: str, reason: str) -> SubmissionResult:
         try:

@@ -19,7 +19,10 @@ What the box gets, as root (nsjail's and bubblewrap's way: a short explicit list
 - cgroups (memory, pids, cpu) for the box as a whole where the host has them; rlimits per process
   as a second line;
 - the environment ``box_environment`` builds, and nothing of the grader's;
-- a uid and gid of its own (``UID_BASE`` + the keeper's pid), no groups, no_new_privs.
+- a uid and gid of its own (``UID_BASE`` + the keeper's pid), no groups, no_new_privs;
+- an empty session keyring of its own, and no key syscall (a seccomp filter answers ``add_key``,
+  ``request_key`` and ``keyctl`` with EPERM): the grader's session keyring stays out of reach, and
+  nothing is left in the per-uid keyrings the kernel keeps for the next box with that uid.
 
 Every step's return value is checked; ``SandboxError`` names the step that failed, and nothing of
 the student's runs after one. Without root (a student's own ``brokerlab check``) only the process
@@ -28,7 +31,9 @@ group, the keeper and the rlimits apply: the weak mode, which results say they w
 from __future__ import annotations
 
 import ctypes
+import errno as _errno
 import os
+import platform
 import resource
 import select
 import signal
@@ -38,7 +43,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 4, 38, 22
+SECCOMP_MODE_FILTER = 2
+# per machine: the audit arch of its native system calls, and (add_key, request_key, keyctl)
+KEY_SYSCALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
+KEYCTL_JOIN_SESSION_KEYRING = 1
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -302,6 +311,35 @@ def drop_privileges(uid: int) -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1, "no_new_privs")
 
 
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def leave_keyrings() -> None:
+    """Join a new, empty session keyring, then refuse every key system call (and every system
+    call of a foreign ABI, by which they could be reached under another number) with EPERM.
+    After no_new_privs, so the filter needs no privilege; every process of the box inherits it."""
+    arch = KEY_SYSCALLS.get(platform.machine())
+    if arch is None:
+        raise SandboxError(f"keyrings: no system call filter for {platform.machine()}")
+    audit_arch, (add_key, request_key, keyctl) = arch
+    if _libc.syscall(keyctl, KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        raise SandboxError(f"a session keyring of its own: {os.strerror(ctypes.get_errno())}")
+    ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    refuse, allow = 0x00050000 | _errno.EPERM, 0x7FFF0000
+    program = [(ld_abs, 0, 0, 4), (jeq, 0, 6, audit_arch),      # the ABI: a foreign one is refused
+               (ld_abs, 0, 0, 0), (jge, 4, 0, 0x40000000),      # the call; x32's are refused
+               (jeq, 3, 0, add_key), (jeq, 2, 0, request_key), (jeq, 1, 0, keyctl),
+               (ret, 0, 0, allow), (ret, 0, 0, refuse)]
+    filters = (_SockFilter * len(program))(*[_SockFilter(*op) for op in program])
+    fprog = _SockFprog(len(program), filters)
+    check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "the key system call filter")
+
+
 def close_fds_except(keep: set[int]) -> None:
     low = 3
     for fd in sorted(k for k in keep if k >= 3):
@@ -440,6 +478,7 @@ def _init(request: dict[str, Any], channel: socket.socket, source: bytes, output
             set_limits(limits)
         if uid is not None:
             drop_privileges(uid)
+            leave_keyrings()
             prctl(PR_SET_DUMPABLE, 0, "not dumpable")  # the box's processes cannot ptrace init
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "parent-death signal")  # a change of uid cleared it
         if select.select([go_r], [], [], 0)[0]:  # the keeper died before we re-armed it

@@ -10,6 +10,7 @@ names it and what to do, rather than grading every test as a grader error.
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from grader.sandbox import isolation
 
 MODES = ("full", "weak", "auto")
 PROBE = b'''
-import os, socket
+import ctypes, os, platform, socket
 
 def facts():
     try:
@@ -28,11 +29,14 @@ def facts():
         network = "reached loopback"
     except OSError as exc:
         network = "none"
+    keyctl = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+    libc = ctypes.CDLL(None, use_errno=True)
+    keys = "reachable" if keyctl is None or libc.syscall(keyctl, 0, -3, 0) != -1 else os.strerror(ctypes.get_errno())
     with open("/proc/self/cgroup") as fh:
         cgroups = fh.read()
     return {"uid": os.getuid(), "pid": os.getpid(), "network": network, "env": sorted(os.environ),
             "pids": len([d for d in os.listdir("/proc") if d.isdigit()]), "cgroups": cgroups,
-            "hostname": socket.gethostname()}
+            "hostname": socket.gethostname(), "keys": keys}
 '''
 WEAK_NOTE = "graded in the sandbox's weak mode (no namespaces, cgroups or uid of its own)"
 
@@ -174,6 +178,9 @@ def _check_facts(proof: Proof, facts: Any, uid: int | None) -> None:
              f"sees {facts.get('pids')} processes"),
         Step("environment", not grader_only, "only the allowlist" if not grader_only else
              f"the grader's {', '.join(grader_only[:5])} reached the box"),
+        Step("keyrings", facts.get("keys") == os.strerror(errno.EPERM),
+             "no key system call" if facts.get("keys") == os.strerror(errno.EPERM) else
+             f"the kernel's keyrings are {facts.get('keys')}"),
     ]
 
 
