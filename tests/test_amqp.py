@@ -71,6 +71,19 @@ def test_unsettled_deliveries_follow_acks_nacks_and_multiple():
     assert [d.settlement for d in log.deliveries()] == ["ack", "ack", "reject"] and not log.unsettled()
 
 
+def test_a_reopened_channels_deliveries_are_not_mistaken_for_the_closed_ones():
+    """Delivery tags start again on a channel opened anew: an ack there settles its own delivery,
+    and what the closed channel held was requeued by the broker, never acknowledged."""
+    log = Log()
+    log.add("broker", "basic.deliver", 1, {"consumer_tag": "c", "delivery_tag": 1, "redelivered": False}, {}, b"old")
+    log.add("client", "channel.close", 1, {})
+    log.add("broker", "channel.close-ok", 1, {})
+    log.add("broker", "basic.deliver", 1, {"consumer_tag": "d", "delivery_tag": 1, "redelivered": True}, {}, b"old")
+    assert [d.settlement for d in log.deliveries()] == ["closed", None] and log.most_unsettled() == 1
+    log.add("client", "basic.ack", 1, {"delivery_tag": 1, "multiple": False})
+    assert [d.settlement for d in log.deliveries()] == ["closed", "ack"] and not log.unsettled()
+
+
 @pytest.fixture(scope="module")
 def endpoint():
     if not service.available():

@@ -31,6 +31,7 @@ CONNECTION_CLOSE = struct.pack(">BHI", 1, 0, len(_CLOSE)) + _CLOSE + b"\xce"
 CLIENT_BYTES_LIMIT = 32 * 1024 * 1024
 PENDING_LIMIT = 16 * 1024 * 1024
 EVENT_LIMIT = 50_000
+CHANNEL_CLOSED = ("channel.close", "channel.close-ok")
 # declarations and bindings one test's connection may ask for (an honest test needs a few dozen):
 # past this the broker would hold more than the grader can clear behind the test at once
 DECLARE_LIMIT = 200
@@ -69,13 +70,16 @@ class Delivery:
 
     @property
     def settlement(self) -> str | None:
-        """"ack", "requeue", "reject" (no requeue), "auto" (no-ack consumer), or None."""
+        """"ack", "requeue", "reject" (no requeue), "auto" (no-ack consumer), "closed" (its channel
+        closed first: the broker requeued it), or None."""
         if self.settled_by is None:
             return None
         if self.settled_by.name == "basic.ack":
             return "ack"
         if self.settled_by.name == "auto-ack":
             return "auto"
+        if self.settled_by.name in CHANNEL_CLOSED:
+            return "closed"
         return "requeue" if self.settled_by.args.get("requeue", True) else "reject"
 
 
@@ -137,7 +141,7 @@ class Log:
                 worst = max(worst, len(held[event.channel]))
             for tag in _settled_tags(event, held.get(event.channel, set())):
                 held[event.channel].discard(tag)
-            if event.source in ("client", "broker") and event.name in ("channel.close", "channel.close-ok"):
+            if event.source in ("client", "broker") and event.name in CHANNEL_CLOSED:
                 held.pop(event.channel, None)
         return worst
 
@@ -180,6 +184,10 @@ def _deliveries(events: list[Event]) -> list[Delivery]:
                 delivery.settled_by = Event(event.index, "client", "auto-ack", event.channel)
             else:
                 open_by_channel.setdefault(event.channel, {})[tag] = delivery
+            continue
+        if event.source in ("client", "broker") and event.name in CHANNEL_CLOSED:
+            for delivery in open_by_channel.pop(event.channel, {}).values():  # a reopened channel's tags start again
+                delivery.settled_by = event
             continue
         held = open_by_channel.get(event.channel, {})
         for settled in _settled_tags(event, list(held)):
