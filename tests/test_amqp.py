@@ -219,6 +219,23 @@ def test_what_the_broker_lacks_for_a_check_is_the_students_failure(tmp_path, end
 
 
 @needs_broker
+def test_what_the_graders_client_cannot_take_is_the_students_failure(tmp_path, endpoint):
+    """A queue that rejects every publish (the grader's messages are nacked) and a header no
+    client can decode (the grader's connection breaks reading it): failed tests, and the tests
+    after them run on a new connection."""
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    text = (SOLUTIONS / "amqp_producer.py").read_text() + "\n\n" + (BOUNDARY / "amqp_unreadable.py").read_text()
+    (folder / "amqp_producer.py").write_text(text)
+    with Grader(exercises=("amqp_producer",), quizzes=False) as grader:
+        result = grader.grade(folder)
+    passed = _no_grader_errors(result)["amqp_producer"]
+    assert passed["send_task_persistent_json"] is False and passed["make_task"] is True
+    said = " ".join(t.feedback for t in result.exercises["amqp_producer"].tests)
+    assert "rejects what is published" in said and "cannot decode" in said
+
+
+@needs_broker
 def test_what_a_test_leaves_on_the_broker_never_reaches_the_next_test(tmp_path, endpoint):
     """A queue named "." (which the management API cannot address) and a flood of exchanges: the
     flood is cut at the relay's limit, the virtual host is replaced instead of emptied, and the

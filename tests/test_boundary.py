@@ -484,6 +484,44 @@ def test_values_no_suite_expects_are_the_students_mistake_never_a_grader_error(g
     assert "create_queue_sets_attributes" in passed["producer"]
 
 
+def test_text_no_file_can_hold_and_values_past_pythons_limits_fail_only_their_tests(grader, tmp_path):
+    """An unpaired surrogate in an exception message, a returned ``{"$bytes": "é"}``, a printed
+    number of 4400 digits: each fails its test, and every output can still be written."""
+    result = grader.grade(appended(tmp_path, sqs_producer="odd_text.py"))
+    no_grader_errors(result)
+    json.dumps(result.to_json_dict(), ensure_ascii=False).encode("utf-8")  # never raises
+    tests = {t.name: t for t in result.exercises["producer"].tests}
+    assert not tests["make_task_shape"].passed and "lone surrogate \ufffd here" in tests["make_task_shape"].feedback
+    assert not tests["queue_status_ints"].passed
+    assert tests["main_prints_status_after_sending"].passed  # the long number is not a number of the status
+    done = subprocess.run([sys.executable, "-m", "grader", "grade", str(tmp_path / "mallory"), "--format", "text"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0 and "internal error" not in done.stderr, done.stderr
+
+
+def test_a_printed_status_is_judged_fairly_and_a_list_of_guesses_is_not_one(grader, tmp_path):
+    """A main() that prints every attribute of the queue it read after sending passes; one that
+    does the same work and then prints the numbers 0 to 39 does not."""
+    every = ("\n\ndef main():\n"
+             "    sqs = boto3.client('sqs', region_name=os.environ.get('AWS_DEFAULT_REGION') or 'us-east-1')\n"
+             "    url = create_queue(sqs, 'task-queue', visibility_timeout=30, retention_period=86400)\n"
+             "    for task_type, task_data in COURSE_TASKS:\n"
+             "        print('sent', send_task(sqs, url, task_type, task_data))\n"
+             "    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['All'])['Attributes']\n"
+             "    for name, value in sorted(attributes.items()):\n"
+             "        print(f'{name}: {value}')\n")
+    guesses = every + "    print('status:', ' '.join(str(n) for n in range(40)))\n"
+    verdicts = {}
+    for label, main in (("every", every), ("guesses", guesses)):
+        folder = tmp_path / label
+        folder.mkdir()
+        (folder / "sqs_producer.py").write_text((SOLUTIONS / "sqs_producer.py").read_text() + main)
+        result = grader.grade(folder)
+        verdicts[label] = {t.name: t.passed for t in result.exercises["producer"].tests}
+    assert verdicts["every"]["main_prints_status_after_sending"] is True
+    assert verdicts["guesses"]["main_prints_status_after_sending"] is False
+
+
 def test_code_that_does_no_work_earns_nothing(grader, tmp_path):
     """A producer that only returns guessable values, a process_task that rejects everything, a
     consumer that returns a constant without calling SQS, a handler that rejects everything."""

@@ -31,22 +31,38 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _on_what_the_student_made(doing: str) -> Callable[[F], F]:
     """For the grader's operations on a queue or exchange the student's code names, made or could
-    have deleted: the broker closing the grader's channel over it (no such queue or exchange, or
-    one declared with other properties) fails the test with the broker's own words, never as a
-    grader error, and the next operation opens a new channel."""
+    have deleted, and on the messages it published: what the broker or the grader's client makes
+    of them fails the test with their own words, never as a grader error. The broker closing the
+    grader's channel (no such queue or exchange, or one declared with other properties), refusing
+    its message (a queue that rejects publishes), or the grader's connection breaking on what it
+    read (a header no client can decode) while the broker still takes a new connection; a broker
+    that takes none is the grader's error. The next operation opens a new channel."""
     def decorate(method: F) -> F:
         @functools.wraps(method)
         def wrapper(self: "AmqpWorld", name: str, *args: Any, **kwargs: Any) -> Any:
             import pika.exceptions
 
+            what = f"When the grader {doing} {str(name)[:80]!r}"
             try:
                 return method(self, name, *args, **kwargs)
             except pika.exceptions.ChannelClosedByBroker as exc:
                 self._channel = None
                 raise PreconditionBroken(
-                    f"When the grader {doing} {str(name)[:80]!r}, the broker refused: {exc.reply_code} "
-                    f"{str(exc.reply_text)[:200]}. The queue or exchange the test needs was never declared, "
-                    "was deleted by your code, or was declared with other properties.") from None
+                    f"{what}, the broker refused: {exc.reply_code} {str(exc.reply_text)[:200]}. The queue or "
+                    "exchange the test needs was never declared, was deleted by your code, or was declared with "
+                    "other properties.") from None
+            except pika.exceptions.NackError:
+                raise PreconditionBroken(f"{what}, the broker refused the grader's message: the queue your code "
+                                         "declared rejects what is published to it (look at its arguments).") from None
+            except pika.exceptions.AMQPConnectionError as exc:
+                self._channel = self._connection = self.lease.connection = None
+                try:
+                    self.channel  # noqa: B018 - the broker still serves: what broke was what was read
+                except Exception:  # noqa: BLE001 - the broker itself is gone
+                    raise exc from None
+                raise PreconditionBroken(f"{what}, the grader's connection broke on what it read ({str(exc)[:200]}): "
+                                         "a message your code published holds something an AMQP client cannot "
+                                         "decode.") from None
         return wrapper  # type: ignore[return-value]
     return decorate
 

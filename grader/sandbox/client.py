@@ -692,7 +692,7 @@ def _decode(value: Any) -> Any:
         if set(value) == {"$bytes"}:
             try:
                 return base64.b64decode(_text(value["$bytes"]), validate=True)
-            except (TypeError, binascii.Error):
+            except (TypeError, ValueError):  # binascii.Error is a ValueError, as is non-ASCII text
                 return Opaque("bytes", "<malformed>")
         return {k: _decode(v) for k, v in value.items()}
     return value

@@ -8,6 +8,7 @@ within its timeout (the other side stopped reading) is a ``ChannelTimeout``.
 from __future__ import annotations
 
 import json
+import re
 import select
 import socket
 import struct
@@ -18,6 +19,7 @@ MAX_MESSAGE = 8 * 1024 * 1024
 MAX_DEPTH = 64  # a worker nests a value at most 24 deep (worker.MAX_DEPTH); the grader walks what it reads
 SEND_TIMEOUT = 10.0
 _HEADER = struct.Struct(">I")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # after json.loads, only unpaired ones are left
 
 
 class ChannelClosed(Exception):
@@ -77,8 +79,11 @@ def recv(sock: socket.socket, timeout: float | None = None) -> dict[str, Any]:
     (length,) = _HEADER.unpack(_read_exactly(sock, _HEADER.size, deadline))
     if length > MAX_MESSAGE:
         raise ProtocolError(f"message of {length} bytes is over the {MAX_MESSAGE}-byte limit")
+    raw = _read_exactly(sock, length, deadline)
     try:
-        message = json.loads(_read_exactly(sock, length, deadline))
+        message = json.loads(raw)
+        if b"\\ud" in raw or b"\\uD" in raw:  # an escaped surrogate: none may stay unpaired
+            message = _without_lone_surrogates(message)
     except RecursionError:
         raise ProtocolError("nested too deeply") from None
     except ValueError as exc:
@@ -88,6 +93,12 @@ def recv(sock: socket.socket, timeout: float | None = None) -> dict[str, Any]:
     if _deeper_than(message, MAX_DEPTH):
         raise ProtocolError(f"nested more than {MAX_DEPTH} levels deep")
     return message
+
+
+def _without_lone_surrogates(message: Any) -> Any:
+    """The message with each unpaired UTF-16 surrogate (JSON may escape one; no text can hold it,
+    so printing or writing the result would fail) replaced by U+FFFD."""
+    return json.loads(_SURROGATE.sub("\ufffd", json.dumps(message, ensure_ascii=False)))
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
