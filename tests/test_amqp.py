@@ -222,7 +222,7 @@ def test_what_the_broker_lacks_for_a_check_is_the_students_failure(tmp_path, end
 def test_what_the_graders_client_cannot_take_is_the_students_failure(tmp_path, endpoint):
     """A queue that rejects every publish (the grader's messages are nacked) and a header no
     client can decode (the grader's connection breaks reading it): failed tests, and the tests
-    after them run on a new connection."""
+    after them run on a new connection. A handler handed a body that is not bytes refuses it."""
     folder = tmp_path / "mallory"
     folder.mkdir()
     text = (SOLUTIONS / "amqp_producer.py").read_text() + "\n\n" + (BOUNDARY / "amqp_unreadable.py").read_text()
@@ -231,6 +231,14 @@ def test_what_the_graders_client_cannot_take_is_the_students_failure(tmp_path, e
         result = grader.grade(folder)
     passed = _no_grader_errors(result)["amqp_producer"]
     assert passed["send_task_persistent_json"] is False and passed["make_task"] is True
+
+    folder = tmp_path / "eve"
+    folder.mkdir()
+    text = (SOLUTIONS / "amqp_consumer.py").read_text() + "\n\n" + (BOUNDARY / "odd_handler_bodies.py").read_text()
+    (folder / "amqp_consumer.py").write_text(text)
+    with Grader(exercises=("amqp_consumer",), quizzes=False) as grader:
+        consumer = _no_grader_errors(grader.grade(folder))["amqp_consumer"]
+    assert consumer["consume_handles_and_acks"] is True
     said = " ".join(t.feedback for t in result.exercises["amqp_producer"].tests)
     assert "rejects what is published" in said and "cannot decode" in said
 

@@ -499,6 +499,34 @@ def test_text_no_file_can_hold_and_values_past_pythons_limits_fail_only_their_te
     assert done.returncode == 0 and "internal error" not in done.stderr, done.stderr
 
 
+def test_what_moto_would_take_but_sqs_would_not_fails_the_students_own_request(grader, tmp_path):
+    """Attributes SQS does not have, or a queue made FIFO after the fact, are refused to the
+    student's code; a body that is not a message's body, handed to the grader's handler, is
+    refused to it too: no grader error anywhere, and the honest work still counts."""
+    result = grader.grade(appended(tmp_path, sqs_producer="queue_attributes.py",
+                                   sqs_consumer="odd_handler_bodies.py"))
+    passed = {k: {t.name for t in e.tests if t.passed} for k, e in result.exercises.items()}
+    no_grader_errors(result)
+    assert {"create_queue_sets_attributes", "create_queue_defaults"} <= passed["producer"]
+    assert "consume_processes_and_deletes" in passed["consumer"]
+
+
+def test_the_graders_own_send_that_a_queue_refuses_is_the_students_failure():
+    from grader.harness.broker import Broker, start_mock
+    from grader.harness.clock import VirtualClock
+    from grader.harness.verdict import PreconditionBroken
+
+    mock = start_mock()
+    try:
+        with Broker(VirtualClock()) as broker:
+            url = broker.create_queue("small", MaximumMessageSize=1024)
+            with pytest.raises(PreconditionBroken, match="SendMessage"):
+                broker.send(url, "x" * 2000)
+    finally:
+        if mock is not None:
+            mock.stop()
+
+
 def test_a_printed_status_is_judged_fairly_and_a_list_of_guesses_is_not_one(grader, tmp_path):
     """A main() that prints every attribute of the queue it read after sending passes; one that
     does the same work and then prints the numbers 0 to 39 does not."""

@@ -371,3 +371,24 @@ def test_a_mistake_for_any_student_stops_before_anyone_is_scored(tmp_path):
     with pytest.raises(UserError, match="manual.yaml:6: bob/checkpoint/q3: 7 points is outside 0..3"):
         apply_manual_scores(result, "alice", manual)
     assert result.exercises["checkpoint"].tests[2].status is Status.NEEDS_GRADING
+
+
+def test_answers_past_pythons_number_limits_are_invalid_answers_not_grader_errors():
+    """A 400-digit number for a numeric question and a superscript digit as a matching key: each
+    question says it cannot read the answer; nothing else of the quizzes changes."""
+    bank = load_bank()
+    numeric = next((quiz.id, q.id) for quiz in bank.values() for q in quiz.questions if q.type == "numeric")
+    matching = next((quiz.id, q.id) for quiz in bank.values() for q in quiz.questions if q.type == "matching")
+    answers = textwrap.dedent(f"""\
+        {numeric[0]}:
+          {numeric[1]}: {"9" * 400}
+        {matching[0]}:
+          {matching[1]}:
+            "\u00b2": A
+        """)
+    results = grade_answers(answers, bank)
+    statuses = {(quiz, t.name): t for quiz, e in results.items() for t in e.tests}
+    assert not [k for k, t in statuses.items() if t.status is Status.GRADER_ERROR]
+    for quiz_id, qid in (numeric, matching):
+        test = next(t for (quiz, name), t in statuses.items() if quiz == quiz_id and name.split(":")[0] == qid)
+        assert test.score == 0 and test.status is not Status.PASSED, (qid, test)

@@ -44,6 +44,13 @@ ACTIONS = frozenset({
 SQS_HOST = re.compile(r"^(sqs\.[a-z0-9-]+|[a-z0-9-]+\.queue)\.amazonaws\.com$")
 QUEUE_PATH = re.compile(r"^/(\d{12}/[A-Za-z0-9_.-]{1,80}/?)?$")
 JSON_PROTOCOL = "application/x-amz-json-1.0"
+# what CreateQueue and SetQueueAttributes may set (SQS's own list): moto sets any name it is given
+# straight on its queue object, where the grader's own reads then break
+QUEUE_ATTRIBUTES = frozenset({
+    "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "Policy", "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout", "RedrivePolicy", "RedriveAllowPolicy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled", "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
+})
 BODY_LIMIT = 512 * 1024
 DISPATCH_SECONDS = 5.0  # of the grader's own time for one request: moto must never spin for a student
 
@@ -86,6 +93,8 @@ class _GradedSQS(SQSResponse):
         if action not in ACTIONS:
             raise Refused(f"the action {str(action)[:60]!r} is not one the exercises use")
         self._broker.check_caller(self.get_access_key(), self.region, self._get_param("QueueUrl"))
+        if action in ("CreateQueue", "SetQueueAttributes"):
+            _check_attributes(self._get_param("Attributes") or {}, action)
         status, headers, body = super().call_action()
         params = dict(getattr(self, "params", {}) or {})
         returned = 0
@@ -112,6 +121,31 @@ class _GradedSQS(SQSResponse):
         failed = list(failed) + [{"Id": e.get("Id"), "SenderFault": False, "Code": "InternalError",
                                   "Message": "We encountered an internal error. Please try again."} for e in failing]
         return ActionResult({"Successful": [{"Id": i} for i in success], "Failed": failed})
+
+
+def _check_attributes(attributes: object, action: str) -> None:
+    """Only SQS's queue attributes, as strings; a queue's type is chosen when it is created."""
+    if not isinstance(attributes, dict):
+        raise Refused("Attributes must map attribute names to strings")
+    for name, value in attributes.items():
+        if name not in QUEUE_ATTRIBUTES or (name == "FifoQueue" and action == "SetQueueAttributes"):
+            raise Refused(f"{str(name)[:60]!r} is not an attribute {action} can set")
+        if not isinstance(value, str):
+            raise Refused(f"the attribute {name} must be a string")
+
+
+@contextlib.contextmanager
+def _grader_call(doing: str) -> Iterator[None]:
+    """The grader's own set-up or look at a queue the student's code configured: moto refusing it
+    (a message longer than the queue's MaximumMessageSize, a queue made FIFO) fails the test
+    with moto's words, never as a grader error."""
+    from moto.core.exceptions import ServiceException
+
+    try:
+        yield
+    except ServiceException as exc:
+        raise PreconditionBroken(f"The broker refused the grader's own {doing} on the queue your code "
+                                 f"configured: {str(exc)[:300]}") from None
 
 
 @dataclass(frozen=True)
@@ -272,7 +306,8 @@ class Broker:
     # set-up -----------------------------------------------------------------------------------------
     def create_queue(self, name: str, **attributes: int | str) -> str:
         """Create a queue straight in moto; its URL is the one a student's client is given."""
-        self._backend().create_queue(name, **{k: str(v) for k, v in attributes.items()})
+        with _grader_call("CreateQueue"):
+            self._backend().create_queue(name, **{k: str(v) for k, v in attributes.items()})
         return self.url(name)
 
     def url(self, name: str) -> str:
@@ -280,11 +315,13 @@ class Broker:
 
     def send(self, url: str, body: str, delay: int = 0) -> str:
         """Put a message in the queue (straight into moto: set-up need not pay for HTTP)."""
-        return self._backend().send_message(self._name(url), body, delay_seconds=delay).id
+        with _grader_call("SendMessage"):
+            return self._backend().send_message(self._name(url), body, delay_seconds=delay).id
 
     def take(self, url: str, count: int, visibility: int = 60) -> int:
         """Receive as another consumer would, putting ``count`` messages in flight."""
-        return len(self._backend().receive_message(self._name(url), count, 0, visibility))
+        with _grader_call("ReceiveMessage"):
+            return len(self._backend().receive_message(self._name(url), count, 0, visibility))
 
     def _backend(self) -> Any:
         from moto.sqs.models import sqs_backends
@@ -313,7 +350,8 @@ class Broker:
     def attributes(self, url: str) -> dict[str, str]:
         """The queue's attributes as GetQueueAttributes would give them (strings)."""
         self.queue(url)
-        return {k: str(v) for k, v in self._backend().get_queue_attributes(self._name(url), ["All"]).items()}
+        with _grader_call("GetQueueAttributes"):
+            return {k: str(v) for k, v in self._backend().get_queue_attributes(self._name(url), ["All"]).items()}
 
     def stored(self, url: str) -> list[Any]:
         """Every message not yet deleted, visible or in flight (moto Message objects)."""

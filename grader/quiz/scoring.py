@@ -124,7 +124,10 @@ def _number(raw: Any, unit: str | None) -> float:
     if isinstance(raw, bool):
         raise AnswerError(f"expected a number, got {_show(raw)}")
     if isinstance(raw, (int, float)):
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:  # an int past any float
+            raise AnswerError(f"expected a number this question can take, got {_show(raw)}") from None
     elif isinstance(raw, str):
         text = raw.strip().replace(",", "")
         if unit and text.lower().endswith(unit.lower()):
@@ -158,7 +161,7 @@ def _matching(q: Any, raw: Any) -> dict[int, str]:
             number = key
         elif isinstance(key, str):
             k = " ".join(key.split()).casefold()
-            number = int(k) if k.isdigit() else by_text.get(k)
+            number = int(k) if k.isascii() and k.isdigit() and len(k) <= 6 else by_text.get(k)
         if number is None or not 1 <= number <= len(prompts):
             raise AnswerError(f"{_show(key)} is not an item to match (use 1–{len(prompts)})")
         if value is None:
@@ -288,6 +291,8 @@ def evaluate(q: Question, raw: Any) -> Outcome:
         answer = parse_answer(q, raw)
     except AnswerError as exc:
         return Outcome(0.0, str(exc), "invalid")
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # what no check above foresaw
+        return Outcome(0.0, f"This answer cannot be read ({type(exc).__name__}).", "invalid")
     if answer is None:
         return Outcome(0.0, "No answer given.", "missing")
     return score(q, answer)

@@ -42,6 +42,8 @@ class Handler:
         self.stormed = False
 
     def __call__(self, body: bytes) -> str:
+        if not isinstance(body, (bytes, bytearray)):
+            raise TypeError(f"handler(body) takes the delivery's body, bytes, not {type(body).__name__}")
         mark = self.world.mark("handler", body=body)
         self.calls.append((body, mark.index))
         if sum(1 for b, _ in self.calls if b == body) > STORM:

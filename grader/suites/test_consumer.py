@@ -37,6 +37,8 @@ class Recorder:
         self.receive_counts: list[int] = []
 
     def __call__(self, body: str) -> str:
+        if not isinstance(body, str):
+            raise TypeError(f"handler(body) takes the message's body, a str, not {type(body).__name__}")
         self.seen.append(body)
         message = self.broker.find(self.url, body)
         self.stored_when_handled.append(message is not None)
