@@ -176,6 +176,13 @@ def test_a_hostile_submission_reaches_nothing_but_its_own_vhost(tmp_path, endpoi
     assert set(admin.users()) <= users, "users outlived their grading"
 
 
+def _no_grader_errors(result) -> dict[str, dict[str, bool]]:
+    errors = [(t.name, t.feedback) for e in result.exercises.values() for t in e.tests
+              if t.status is Status.GRADER_ERROR]
+    assert errors == []
+    return {k: {t.name: t.passed for t in e.tests} for k, e in result.exercises.items()}
+
+
 @needs_broker
 def test_bodies_no_suite_expects_are_the_students_mistake_never_a_grader_error(tmp_path, endpoint):
     folder = tmp_path / "mallory"
@@ -185,19 +192,9 @@ def test_bodies_no_suite_expects_are_the_students_mistake_never_a_grader_error(t
         (folder / name).write_text(text)
     with Grader(exercises=("amqp_producer", "amqp_routing"), quizzes=False) as grader:
         result = grader.grade(folder)
-    errors = [(t.name, t.feedback) for e in result.exercises.values() for t in e.tests
-              if t.status is Status.GRADER_ERROR]
-    assert errors == []
-    routing = {t.name: t.passed for t in result.exercises["amqp_routing"].tests}
+    routing = _no_grader_errors(result)["amqp_routing"]
     assert routing["each_task_reaches_its_queue_and_audit"] is False
     assert routing["declare_routing_topic_exchange"] is True
-
-
-def _no_grader_errors(result) -> dict[str, dict[str, bool]]:
-    errors = [(t.name, t.feedback) for e in result.exercises.values() for t in e.tests
-              if t.status is Status.GRADER_ERROR]
-    assert errors == []
-    return {k: {t.name: t.passed for t in e.tests} for k, e in result.exercises.items()}
 
 
 @needs_broker

@@ -308,16 +308,24 @@ def zip_of_solutions(path: Path) -> Path:
     return path
 
 
-def encrypted(path: Path) -> Path:
-    """The zip with every entry flagged as encrypted (zipfile then raises RuntimeError)."""
+def encrypted(path: Path, first: int = 0) -> Path:
+    """The zip with every entry from the ``first`` on flagged as encrypted (zipfile then raises
+    RuntimeError reading it)."""
     data = bytearray(path.read_bytes())
     for signature, flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
-        at = data.find(signature)
+        at, n = data.find(signature), 0
         while at != -1:
-            data[at + flags] |= 1
-            at = data.find(signature, at + 4)
+            if n >= first:
+                data[at + flags] |= 1
+            at, n = data.find(signature, at + 4), n + 1
     path.write_bytes(bytes(data))
     return path
+
+
+def grade_all(klass: Path, out: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", "grade-all", str(klass), "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
 
 
 def corrupt_deflate(path: Path) -> Path:
@@ -349,9 +357,7 @@ def test_a_zip_zipfile_cannot_decode_is_its_students_unreadable_row(tmp_path):
         assert done.returncode not in (0, 70) and len(lines) == 1 and says in lines[0], done.stderr
         assert "internal error" not in done.stderr and "Traceback" not in done.stderr
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "grader", "grade-all", str(klass), "--out", str(out), "--quiet"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900,
-                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    done = grade_all(klass, out, tmp_path)
     assert done.returncode == 0, done.stderr
     rows = {r["student_id"]: r for r in read_csv(out / "grades.csv")}
     assert rows["alice"]["total"] == "100" and rows["alice"]["status"] == "ok"
@@ -361,11 +367,7 @@ def test_a_zip_zipfile_cannot_decode_is_its_students_unreadable_row(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(SOLUTIONS / "sqs_producer.py", "alice/sqs_producer.py")
         zf.write(SOLUTIONS / "sqs_producer.py", "eve/sqs_producer.py")
-    encrypted_member = bytearray(archive.read_bytes())
-    for signature, flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # only eve's entry
-        at = encrypted_member.find(signature, encrypted_member.find(signature) + 4)
-        encrypted_member[at + flags] |= 1
-    archive.write_bytes(bytes(encrypted_member))
+    encrypted(archive, first=1)  # only eve's entry
     refused: dict[str, str] = {}
     unpacked = unpack_class(archive, tmp_path / "unpacked", refused, [])
     assert (unpacked / "alice" / "sqs_producer.py").is_file()
@@ -388,9 +390,7 @@ def test_a_students_notebooks_never_decide_how_the_class_is_read(tmp_path):
     (klass / "trudy" / "ps1" / "sqs_producer.ipynb").write_text("{}")
     assert find_nbgrader_students(klass) is None
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "grader", "grade-all", str(klass), "--out", str(out), "--quiet"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900,
-                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    done = grade_all(klass, out, tmp_path)
     assert done.returncode == 0, done.stderr
     rows = {r["student_id"]: r for r in read_csv(out / "grades.csv")}
     assert sorted(rows) == ["alice", "mallory", "trudy"]

@@ -102,12 +102,9 @@ def forget(pid: int) -> None:
         admin = Admin(endpoint(timeout=5.0))
         try:
             prefix = lease_prefix(pid)
-            for vhost in admin.vhosts():
-                if vhost.startswith(prefix):
-                    admin.delete_vhost(vhost, vhost)
-            for user in admin.users():
-                if user.startswith(prefix):
-                    admin.delete_vhost(user, user)
+            for name in {*admin.vhosts(), *admin.users()}:  # a lease's user is named as its virtual host
+                if name.startswith(prefix):
+                    admin.delete_vhost(name, name)
         finally:
             admin.close()
     except Exception:  # noqa: BLE001 - the broker going away takes them with it
