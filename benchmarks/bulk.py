@@ -142,13 +142,19 @@ class OwnCpu:
         return int((self.folder / "cpuacct.usage").read_text()) / 1e9 if self.folder else None
 
     def close(self) -> None:
+        """Leave the cgroup and remove it once the run's last helpers (a box's keeper waits for its
+        box's cgroups to empty) are gone; say so if it outlives them."""
         if self.folder is not None:
             (self.ROOT / "cgroup.procs").write_text(str(os.getpid()))
-            for _ in range(100):
+            deadline = time.monotonic() + 30
+            while True:
                 try:
                     self.folder.rmdir()
-                    break
-                except OSError:
+                    return
+                except OSError as exc:
+                    if time.monotonic() > deadline:
+                        print(f"note: could not remove {self.folder} ({exc.strerror})", file=sys.stderr)
+                        return
                     time.sleep(0.05)
 
 
