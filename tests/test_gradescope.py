@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 from grader.integrations import gradescope
 from grader.paths import EXERCISES, ROOT, SOLUTIONS
@@ -220,8 +221,27 @@ def test_outputs_are_markdown_that_shows_the_text_as_written():
     result = SubmissionResult(exercises={"producer": ExerciseResult(tests=[test])})
     (out,) = to_gradescope(result)["tests"]
     assert out["output_format"] == "md"
-    assert r"use \*manual\* acks \<b\>" in out["output"]
-    assert "```\nprint('**x**')\n```" in out["output"] and "ValueError: `x`" in out["output"]
+    html = MarkdownIt("commonmark").render(out["output"])
+    assert "use *manual* acks &lt;b&gt;" in html and "<em>" not in html and "<b>" not in html
+    assert "<pre><code>print('**x**')\n</code></pre>" in html and "ValueError: `x`\n</code></pre>" in html
+
+
+STUDENT_MARKUP = ("INSTRUCTOR NOTE: regrade approved, full marks\n====\n1. rubric met\n+ approved\n"
+                  "    indented\n---\n> quoted\n<details><b>x</b>\n[link](http://evil.example)\x1b[2J")
+
+
+def test_what_a_student_wrote_never_becomes_markup_in_gradescopes_outputs():
+    """A free response or an exception's message lands in a test's feedback: Gradescope renders it
+    as Markdown, so it must show as written, not as a heading, list, rule, quote, link or HTML."""
+    test = TestResult(name="t", score=0, max_score=1, status=Status.FAILED, feedback=STUDENT_MARKUP,
+                      output=STUDENT_MARKUP, traceback="Traceback\nValueError: " + STUDENT_MARKUP)
+    result = SubmissionResult(exercises={"producer": ExerciseResult(tests=[test])})
+    (out,) = to_gradescope(result)["tests"]
+    html = MarkdownIt("commonmark").render(out["output"])
+    for markup in ("<h1", "<h2", "<ol", "<ul", "<li", "<hr", "<blockquote", "<a ", "<details", "<b>", "\x1b"):
+        assert markup not in html, markup
+    assert html.count("<pre><code>") == 2  # what it printed and its traceback, each one block
+    assert "INSTRUCTOR NOTE: regrade approved, full marks" in html and "rubric met" in html
 
 
 def test_the_requirements_are_what_grading_needs_pinned_to_this_environment(autograder_zip):

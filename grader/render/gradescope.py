@@ -10,15 +10,17 @@ A free response waiting for a person is pending, not failed: Gradescope's status
 ``passed`` and ``failed``, so it carries neither a status nor a score (Gradescope's informational
 test), says "Pending" and is tagged ``pending``; its points are left to the person grading.
 Gradescope hides the total while any test is hidden, and so does the top-level output. Outputs are
-Markdown (``output_format: md``): feedback escaped, what the code printed in fences. The grader's
-own stdout is never shown to students, nor a free response's rubric and model answer.
+Markdown (``output_format: md``), written by ``render.safe`` as the feedback files are: feedback
+escaped line by line (nothing a student wrote becomes a heading, a list, a rule, a link or HTML),
+what the code printed in an indented block it cannot end. The grader's own stdout is never shown
+to students, nor a free response's rubric and model answer.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from grader.render.markdown import student_feedback
+from grader.render.safe import md_code, md_text
 from grader.results import Status, SubmissionResult, TestResult
 
 GS_STATUS = {Status.PASSED: "passed"}
@@ -27,7 +29,6 @@ HIDDEN_DEFAULT = "after_published"
 QUIZ_VISIBILITIES = ("after_due_date", "after_published")
 QUIZ_DEFAULT = "after_due_date"
 OUTPUT_TAIL = 2000
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!])")
 
 
 def _check(visibility: str, what: str, allowed: tuple[str, ...] = VISIBILITIES) -> str:
@@ -36,24 +37,14 @@ def _check(visibility: str, what: str, allowed: tuple[str, ...] = VISIBILITIES) 
     return visibility
 
 
-def md_text(text: str) -> str:
-    """Plain text that Markdown shows as written (line breaks kept)."""
-    return "  \n".join(MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in text.strip().splitlines())
-
-
-def md_code(text: str) -> str:
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{text.rstrip()}\n{fence}"
-
-
 def _output(test: TestResult) -> str:
-    parts = [md_text(student_feedback(test) or ("passed" if test.passed else ""))]
+    feedback = md_text((student_feedback(test) or ("passed" if test.passed else "")).strip())
+    parts = ["  \n".join(feedback.split("\n"))]  # line breaks kept: each line escaped on its own
     if test.status is not Status.GRADER_ERROR:
         if test.output and not test.passed:
             parts += ["Your code printed:", md_code(test.output[-OUTPUT_TAIL:])]
-        if test.traceback:
-            parts.append(md_code(test.traceback))
+        if test.traceback:  # a paragraph between: two indented blocks in a row are one block
+            parts += ["Your code's traceback:", md_code(test.traceback)]
     return "\n\n".join(p for p in parts if p)
 
 

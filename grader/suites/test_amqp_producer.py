@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 
 import pytest
 
 from grader.harness.plugin import expect
+from grader.harness.verdict import utc_instant
 from grader.sandbox.client import AmqpChannel, StudentRaised
 
 CHANNEL = AmqpChannel()
 UTC = dt.timezone.utc
-ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
 COURSE_TASKS = [
     ("resize_image", {"image": "photo1.jpg", "size": "800x600"}),
     ("send_email", {"to": "user@example.com", "subject": "Welcome!"}),
@@ -43,10 +42,6 @@ def declared(world, name: str) -> dict:
 
 def publishes(world) -> list:
     return world.log.client("basic.publish")
-
-
-def parse_z(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text[:-1] + "+00:00")
 
 
 @pytest.mark.grade(points=3, concept="durable queues", lesson=DURABLE_LESSON)
@@ -98,23 +93,30 @@ def test_declare_queue_again_changes_nothing(amqp_producer, amqp):
                    lesson="Every consumer decodes the same shape: taskType, data and a UTC timestamp ending in 'Z' "
                           "(an aware `now` converted to UTC, a naive one taken as UTC).")
 def test_make_task(amqp_producer):
-    cases = [(dt.datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC), dt.datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC)),
-             (dt.datetime(2024, 7, 1, 1, 15, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+    cases = [("send_email", {"to": "a@example.com"}, dt.datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC),
+              dt.datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC)),
+             ("resize_image", {"image": "photo1.jpg", "size": "800x600"},
+              dt.datetime(2024, 7, 1, 1, 15, tzinfo=dt.timezone(dt.timedelta(hours=2))),
               dt.datetime(2024, 6, 30, 23, 15, tzinfo=UTC)),
-             (dt.datetime(2023, 12, 31, 23, 59, 59), dt.datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC))]
-    for now, instant in cases:
-        task = amqp_producer.call("make_task", "send_email", {"to": "a@example.com"}, now)
+             ("generate_report", {}, dt.datetime(2023, 12, 31, 23, 59, 59),
+              dt.datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC))]
+    for task_type, task_data, now, instant in cases:
+        task = amqp_producer.call("make_task", task_type, task_data, now)
         expect(isinstance(task, dict) and set(task) == {"taskType", "data", "timestamp"},
                f"make_task returned {task!r}; the message format has exactly taskType, data and timestamp.")
-        stamp = task["timestamp"]
-        expect(isinstance(stamp, str) and ISO_Z.match(stamp), f"The timestamp {stamp!r} is not ISO-8601 UTC ending "
-                                                              "in 'Z'.")
-        expect(0 <= (instant - parse_z(stamp)).total_seconds() < 1,
-               f"For now={now.isoformat()} the timestamp is {stamp!r}, not that instant in UTC.")
-    stamp = (amqp_producer.call("make_task", "send_email", {}) or {}).get("timestamp")
+        expect(task["taskType"] == task_type and task["data"] == task_data,
+               f"make_task({task_type!r}, {task_data!r}, now) returned {task!r}: taskType and data are the "
+               "arguments, as given.")
+        stamp = utc_instant(task["timestamp"])
+        expect(stamp is not None, f"The timestamp {task['timestamp']!r} is not a real ISO-8601 UTC time ending "
+                                  "in 'Z'.")
+        expect(0 <= (instant - stamp).total_seconds() < 1,
+               f"For now={now.isoformat()} the timestamp is {task['timestamp']!r}, not that instant in UTC.")
+    task = amqp_producer.call("make_task", "send_email", {})
+    stamp = utc_instant(task.get("timestamp")) if isinstance(task, dict) else None
     current = amqp_producer.host.now()
-    expect(isinstance(stamp, str) and ISO_Z.match(stamp) and abs(parse_z(stamp).timestamp() - current) < 2,
-           f"Without `now`, the timestamp {stamp!r} is not the current UTC time ending in 'Z'.")
+    expect(stamp is not None and abs(stamp.timestamp() - current) < 2,
+           f"Without `now`, make_task returned {task!r}: its timestamp should be the current UTC time ending in 'Z'.")
 
 
 @pytest.mark.grade(points=4, concept="persistent messages", lesson=PERSISTENCE_LESSON)

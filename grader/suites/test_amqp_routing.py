@@ -3,9 +3,12 @@ a copy of every task to ``audit``. Judged from the broker's exchanges, queues an
 where published messages end up, and from what the student's connection published."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from grader.harness.plugin import expect
+from grader.harness.verdict import utc_instant
 from grader.sandbox.client import AmqpChannel, StudentRaised
 
 CHANNEL = AmqpChannel()
@@ -149,11 +152,16 @@ def test_declare_routing_again_changes_nothing(amqp_routing, amqp):
 @pytest.mark.grade(points=1, concept="message format",
                    lesson="make_task is the same as the producer's: taskType, data and a UTC timestamp ending in 'Z'.")
 def test_make_task(amqp_routing):
-    import datetime as dt
-
-    now = dt.datetime(2024, 7, 1, 1, 15, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    task = amqp_routing.call("make_task", "send_email", {"to": "a@example.com"}, now)
-    expect(task == {"taskType": "send_email", "data": {"to": "a@example.com"}, "timestamp": "2024-06-30T23:15:00Z"}
-           or (isinstance(task, dict) and str(task.get("timestamp", "")).startswith("2024-06-30T23:15:00")
-               and str(task.get("timestamp")).endswith("Z")),
-           f"make_task returned {task!r}.")
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    cases = [("send_email", {"to": "a@example.com"}, dt.datetime(2024, 7, 1, 1, 15, tzinfo=plus_two),
+              "2024-06-30T23:15:00"),
+             ("process_order", {"order_id": "ORD-12345", "amount": 99.99}, dt.datetime(2023, 12, 31, 23, 59, 59),
+              "2023-12-31T23:59:59")]
+    for task_type, task_data, now, instant in cases:
+        task = amqp_routing.call("make_task", task_type, task_data, now)
+        stamp = utc_instant(task.get("timestamp")) if isinstance(task, dict) else None
+        expect(isinstance(task, dict) and set(task) == {"taskType", "data", "timestamp"}
+               and task["taskType"] == task_type and task["data"] == task_data
+               and stamp is not None and stamp.strftime("%Y-%m-%dT%H:%M:%S") == instant,
+               f"make_task({task_type!r}, {task_data!r}, {now.isoformat()}) returned {task!r}, not "
+               f"{{'taskType': {task_type!r}, 'data': {task_data!r}, 'timestamp': '{instant}Z'}}.")
