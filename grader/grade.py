@@ -20,7 +20,7 @@ from grader.errors import UserError
 from grader.paths import ANSWERS_FILE, EXERCISE_FILES, SUITES
 from grader.render import FORMATS, render
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
-from grader.sandbox import scratch, selfcheck
+from grader.sandbox import isolation, scratch, selfcheck
 from grader.harness.seeded import Course
 from grader.sandbox.client import SqsClient, Zygote
 from grader.submission import Submission, UnreadableSubmission, open_submission
@@ -45,6 +45,8 @@ class Grader:
         self.seed = course.resolve_seed(seed)
         self.sandbox = selfcheck.settings(sandbox)  # SandboxUnavailable: refuse before any grading
         remove_stale(Path(tempfile.gettempdir()), scratch.PREFIX)  # what killed graders left behind
+        if self.sandbox["isolate"]:
+            isolation.remove_stale_cgroups()  # and boxes whose keeper could not wait for their end
         if broker == "eager" and any(e.startswith("amqp_") for e in exercises):
             from grader.amqp import service
 

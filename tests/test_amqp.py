@@ -19,7 +19,7 @@ import pytest
 from grader.amqp import frames, service
 from grader.amqp.admin import Admin
 from grader.amqp.node import Node, find_server
-from grader.amqp.relay import Log, Relay
+from grader.amqp.relay import QUEUE_ARGUMENTS, Log, Relay, _refused
 from grader.grade import Grader
 from grader.paths import ROOT, SOLUTIONS
 from grader.results import Status
@@ -89,6 +89,99 @@ def endpoint():
     if not service.available():
         pytest.skip("no rabbitmq-server and no BROKERLAB_AMQP_URL")
     return service.endpoint()
+
+
+def _table(*pairs: tuple[bytes, bytes]) -> bytes:
+    inner = b"".join(bytes([len(k)]) + k + v for k, v in pairs)
+    return struct.pack(">I", len(inner)) + inner
+
+
+def test_a_field_table_that_names_a_key_twice_is_refused():
+    """The broker may read the first of two values, the relay the last: neither is trusted."""
+    classic, quorum = b"S" + struct.pack(">I", 7) + b"classic", b"S" + struct.pack(">I", 6) + b"quorum"
+    declare = struct.pack(">H", 0) + b"\x01q" + b"\x02" + _table((b"x-queue-type", quorum), (b"x-queue-type", classic))
+    with pytest.raises(frames.FrameError, match="twice"):
+        frames.FrameReader(client_side=False).feed(method_frame(50, 10, declare))
+    once = struct.pack(">H", 0) + b"\x01q" + b"\x02" + _table((b"x-queue-type", classic))
+    (frame,) = frames.FrameReader(client_side=False).feed(method_frame(50, 10, once))
+    assert frame.args["arguments"] == {"x-queue-type": "classic"}
+
+
+def test_the_relay_refuses_what_lets_the_broker_copy_messages_by_itself():
+    """A queue that expires or drops messages while dead-lettering them, a quorum queue, a message
+    that expires: refused; the reference's durable queue with its dead-letter route: admitted."""
+    def declare(arguments):
+        return frames.Frame(1, "queue.declare", {"queue": "q", "arguments": arguments})
+
+    dead_letter = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "q.dlq"}
+    assert set(dead_letter) <= QUEUE_ARGUMENTS and _refused(declare(dead_letter)) is None
+    assert _refused(declare({"x-queue-type": "classic"})) is None
+    for arguments in ({"x-message-ttl": 0, **dead_letter}, {"x-max-length": 0}, {"x-overflow": "drop-head"},
+                      {"x-queue-type": "quorum"}, {"x-expires": 1000}):
+        assert _refused(declare(arguments)), arguments
+    publish = frames.Frame(1, "basic.publish", {"exchange": "", "routing_key": "q"}, {"expiration": "0"}, b"x")
+    assert "expiration" in _refused(publish)
+    assert _refused(frames.Frame(1, "basic.publish", {}, {"delivery_mode": 2}, b"x")) is None
+
+
+@needs_broker
+def test_a_full_queue_refuses_new_messages_and_dead_letters_none(endpoint):
+    """Dropping a full queue's oldest message would dead-letter it (a second road to the storm
+    below): the test's policy has a full queue refuse the publish instead."""
+    import pika
+
+    lease = service.lease()
+    try:
+        url = f"amqp://{lease.user}:{lease.password}@{endpoint.host}:{endpoint.amqp_port}/{lease.vhost}"
+        connection = pika.BlockingConnection(pika.URLParameters(url))
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.queue_declare("dlq")
+        channel.queue_declare("full", arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq"})
+        megabyte = b"x" * (1 << 20)
+        for _ in range(8):  # the policy's 8 MiB
+            channel.basic_publish("", "full", megabyte)
+        with pytest.raises(pika.exceptions.NackError):
+            channel.basic_publish("", "full", megabyte)
+        assert channel.queue_declare("full", passive=True).method.message_count == 8
+        assert channel.queue_declare("dlq", passive=True).method.message_count == 0
+        connection.close()
+    finally:
+        service.give_back(lease)
+
+
+@needs_broker
+def test_a_dead_letter_storm_never_starts_on_the_broker(tmp_path, endpoint):
+    """Queues that expire into a fanout exchange bound to them all (one message, copied without
+    end by the broker): the relay cuts the connection at the first such queue; the node's memory
+    stays as it was, the test fails in words, and no test is a grader error."""
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    text = (SOLUTIONS / "amqp_producer.py").read_text() + "\n\n" + (BOUNDARY / "amqp_dead_letter_storm.py").read_text()
+    (folder / "amqp_producer.py").write_text(text)
+    with Grader(exercises=("amqp_producer",), quizzes=False) as grader:
+        result = grader.grade(folder)
+    passed = _no_grader_errors(result)["amqp_producer"]
+    assert passed["declare_queue_again_changes_nothing"] is False and passed["make_task"] is True
+    feedback = {t.name: t.feedback for t in result.exercises["amqp_producer"].tests}
+    assert "the queue argument 'x-message-ttl' is not one the exercises use" in \
+        feedback["declare_queue_again_changes_nothing"]
+    time.sleep(2)  # a storm, had one started, grows by hundreds of MB a second
+    assert _brokers_memory() < 1 << 30
+
+
+def _brokers_memory() -> int:
+    """Bytes resident in every Erlang VM on this machine (the test's RabbitMQ node among them)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("Name", "").strip() == "beam.smp":
+            total += int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+    return total
 
 
 @needs_broker

@@ -345,6 +345,35 @@ def test_what_a_killed_grader_left_in_the_temporary_folder_goes_with_the_next_gr
     assert sorted(p.name for p in temp.iterdir()) == sorted([link.name, live.name])
 
 
+@root_only
+def test_box_cgroups_a_keeper_could_not_wait_for_go_with_the_next_grader(tmp_path):
+    """A box whose processes took longer to end than its keeper waited leaves empty cgroups; the
+    next grader removes them, and never those of a box whose keeper still runs."""
+    from grader.sandbox.isolation import CGROUP_PARENT, CGROUP_ROOT, cgroup_controllers
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    made = []
+    for controller in cgroup_controllers():
+        for pid in (gone.pid, os.getpid()):
+            folder = CGROUP_ROOT / controller / CGROUP_PARENT / f"box-{pid}"
+            folder.mkdir(parents=True, exist_ok=True)
+            made.append(folder)
+    try:
+        student = tmp_path / "student"
+        student.mkdir()
+        shutil.copy(SOLUTIONS / "sqs_producer.py", student)
+        done = subprocess.run([sys.executable, "-m", "grader", "grade", str(student), "--format", "json"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert made and all(f.exists() == f.name.endswith(f"-{os.getpid()}") for f in made), \
+            [(f, f.exists()) for f in made]
+    finally:
+        for folder in made:
+            if folder.exists():
+                folder.rmdir()
+
+
 def test_a_box_dies_with_its_keeper(grader, tmp_path):
     """Killing the trusted keeper (as a crash or an OOM kill would) ends the box by the kernel's
     parent-death signal, which init re-arms after its change of uid."""

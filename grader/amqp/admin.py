@@ -23,7 +23,8 @@ from grader.amqp.node import Endpoint
 
 # per virtual host (so per test): what a submission may hold on the broker at once
 LIMITS = {"max-queues": 24, "max-connections": 3}
-QUEUE_BOUNDS = {"max-length": 5000, "max-length-bytes": 8 * 1024 * 1024}
+# a full queue refuses new messages: dropping its oldest would dead-letter them (see relay.QUEUE_ARGUMENTS)
+QUEUE_BOUNDS = {"max-length": 5000, "max-length-bytes": 8 * 1024 * 1024, "overflow": "reject-publish"}
 EMPTY_AT_MOST = 60  # queues and exchanges emptied one by one; past this a used virtual host is replaced
 
 

@@ -140,6 +140,8 @@ class _Cursor:
         result: dict[str, Any] = {}
         while end_cursor.pos < len(end_cursor.data):
             key = end_cursor.shortstr()
+            if key in result:  # the broker may read the first, we the last: neither is trusted
+                raise FrameError(f"a field table names {key[:40]!r} twice")
             result[key] = end_cursor.value(depth + 1)
         return result
 

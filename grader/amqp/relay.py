@@ -38,6 +38,11 @@ DECLARE_LIMIT = 200
 DECLARES = frozenset({"exchange.declare", "queue.declare", "queue.bind", "exchange.bind", "queue.unbind",
                       "exchange.unbind"})
 ACCEPT_TIMEOUT = 30.0
+# what a student's queue may be declared with: a classic queue and its dead-letter route, the
+# exercises' own. A queue that expires or drops messages by itself while dead-lettering them (a
+# TTL, a length limit, an overflow mode) lets one message be copied without end from queue to
+# queue, on the broker, outside every box's limits; so would a message's own expiration, once.
+QUEUE_ARGUMENTS = frozenset({"x-dead-letter-exchange", "x-dead-letter-routing-key", "x-queue-type"})
 
 
 @dataclass
@@ -196,6 +201,20 @@ def _deliveries(events: list[Event]) -> list[Delivery]:
                 delivery.settled_by = event
     return result
 
+
+
+def _refused(frame: Frame) -> str | None:
+    """Why the broker must not get this frame of the student's, if it must not."""
+    if frame.name == "queue.declare":
+        arguments = frame.args.get("arguments") or {}
+        for key in arguments:
+            if key not in QUEUE_ARGUMENTS:
+                return f"the queue argument {str(key)[:60]!r} is not one the exercises use"
+        if arguments.get("x-queue-type", "classic") != "classic":
+            return "the exercises' queues are classic queues"
+    if frame.name == "basic.publish" and (frame.properties or {}).get("expiration") is not None:
+        return "a message's own expiration is not something the exercises use"
+    return None
 
 class Relay:
     """Accept one connection on ``listener`` and relay it to the broker at ``address``."""
@@ -377,6 +396,11 @@ class Relay:
             self.log.add(source, frame.name, frame.channel, args)
             self._cut(f"the connection asked for virtual host {str(args.get('virtual_host'))[:60]!r}, "
                       "not the test's own")
+            return False
+        refused = _refused(frame) if source == "client" else None
+        if refused:
+            self.log.add(source, frame.name, frame.channel, args)
+            self._cut(refused)
             return False
         if source == "client" and frame.name in DECLARES:
             self._declares += 1

@@ -1,6 +1,7 @@
-# Attack, appended to the reference producer: a queue that rejects every publish (the grader's own
-# set-up messages are nacked), and messages whose header is a timestamp past any date (written
-# raw: the grader's client cannot decode it when it reads the queue), hoping for grader errors.
+# Attack, appended to the reference producer: queues filled to the test's bound, so that they reject
+# every further publish (the grader's own set-up messages are nacked), and messages whose header is
+# a timestamp past any date (written raw: the grader's client cannot decode it when it reads the
+# queue), hoping for grader errors.
 import struct as _struct
 
 import pika.data as _data
@@ -23,11 +24,14 @@ _data.encode_value = _encode_raw
 
 
 def declare_queue(channel, queue_name, dead_letter_queue=None):
-    arguments = {"x-max-length": 0, "x-overflow": "reject-publish"}
+    arguments = {}
     if dead_letter_queue:
         channel.queue_declare(queue=dead_letter_queue, durable=True)
         arguments.update({"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead_letter_queue})
-    channel.queue_declare(queue=queue_name, durable=True, arguments=arguments)
+    declared = channel.queue_declare(queue=queue_name, durable=True, arguments=arguments)
+    if declared.method.message_count == 0:
+        for _ in range(8):  # the test's policy keeps 8 MiB a queue: a full queue refuses what comes next
+            channel.basic_publish(exchange="", routing_key=queue_name, body=b"x" * (1 << 20))
 
 
 def send_task(channel, queue_name, task_type, task_data):
