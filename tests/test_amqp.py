@@ -155,12 +155,7 @@ def test_a_dead_letter_storm_never_starts_on_the_broker(tmp_path, endpoint):
     """Queues that expire into a fanout exchange bound to them all (one message, copied without
     end by the broker): the relay cuts the connection at the first such queue; the node's memory
     stays as it was, the test fails in words, and no test is a grader error."""
-    folder = tmp_path / "mallory"
-    folder.mkdir()
-    text = (SOLUTIONS / "amqp_producer.py").read_text() + "\n\n" + (BOUNDARY / "amqp_dead_letter_storm.py").read_text()
-    (folder / "amqp_producer.py").write_text(text)
-    with Grader(exercises=("amqp_producer",), quizzes=False) as grader:
-        result = grader.grade(folder)
+    result = _graded_with(tmp_path, "amqp_dead_letter_storm.py", "amqp_producer")
     passed = _no_grader_errors(result)["amqp_producer"]
     assert passed["declare_queue_again_changes_nothing"] is False and passed["make_task"] is True
     feedback = {t.name: t.feedback for t in result.exercises["amqp_producer"].tests}
@@ -269,6 +264,18 @@ def test_a_hostile_submission_reaches_nothing_but_its_own_vhost(tmp_path, endpoi
     assert set(admin.users()) <= users, "users outlived their grading"
 
 
+def _graded_with(tmp_path: Path, attack: str, *exercises: str):
+    """The reference solutions of ``exercises``, each with the attack in ``BOUNDARY / attack``
+    appended, graded together."""
+    folder = tmp_path / attack.removesuffix(".py")
+    folder.mkdir()
+    for exercise in exercises:
+        name = f"{exercise}.py"
+        (folder / name).write_text((SOLUTIONS / name).read_text() + "\n\n" + (BOUNDARY / attack).read_text())
+    with Grader(exercises=exercises, quizzes=False) as grader:
+        return grader.grade(folder)
+
+
 def _no_grader_errors(result) -> dict[str, dict[str, bool]]:
     errors = [(t.name, t.feedback) for e in result.exercises.values() for t in e.tests
               if t.status is Status.GRADER_ERROR]
@@ -278,13 +285,7 @@ def _no_grader_errors(result) -> dict[str, dict[str, bool]]:
 
 @needs_broker
 def test_bodies_no_suite_expects_are_the_students_mistake_never_a_grader_error(tmp_path, endpoint):
-    folder = tmp_path / "mallory"
-    folder.mkdir()
-    for name in ("amqp_producer.py", "amqp_routing.py"):
-        text = (SOLUTIONS / name).read_text() + "\n\n" + (BOUNDARY / "amqp_wrong_types.py").read_text()
-        (folder / name).write_text(text)
-    with Grader(exercises=("amqp_producer", "amqp_routing"), quizzes=False) as grader:
-        result = grader.grade(folder)
+    result = _graded_with(tmp_path, "amqp_wrong_types.py", "amqp_producer", "amqp_routing")
     routing = _no_grader_errors(result)["amqp_routing"]
     assert routing["each_task_reaches_its_queue_and_audit"] is False
     assert routing["declare_routing_topic_exchange"] is True
@@ -316,13 +317,7 @@ def test_a_task_that_only_looks_right_earns_nothing_and_is_never_a_grader_error(
 def test_what_the_broker_lacks_for_a_check_is_the_students_failure(tmp_path, endpoint):
     """A queue a test reads that the student's code never declared, or deleted: the grader's own
     look at it fails that test with the broker's words, never as a grader error."""
-    folder = tmp_path / "mallory"
-    folder.mkdir()
-    for name in ("amqp_routing.py", "amqp_consumer.py"):
-        text = (SOLUTIONS / name).read_text() + "\n\n" + (BOUNDARY / "amqp_missing_objects.py").read_text()
-        (folder / name).write_text(text)
-    with Grader(exercises=("amqp_routing", "amqp_consumer"), quizzes=False) as grader:
-        result = grader.grade(folder)
+    result = _graded_with(tmp_path, "amqp_missing_objects.py", "amqp_routing", "amqp_consumer")
     passed = _no_grader_errors(result)
     assert passed["amqp_routing"]["each_task_reaches_its_queue_and_audit"] is False
     assert passed["amqp_consumer"]["consume_handles_and_acks"] is False
@@ -335,12 +330,7 @@ def test_what_the_graders_client_cannot_take_is_the_students_failure(tmp_path, e
     """A queue that rejects every publish (the grader's messages are nacked) and a header no
     client can decode (the grader's connection breaks reading it): failed tests, and the tests
     after them run on a new connection. A handler handed a body that is not bytes refuses it."""
-    folder = tmp_path / "mallory"
-    folder.mkdir()
-    text = (SOLUTIONS / "amqp_producer.py").read_text() + "\n\n" + (BOUNDARY / "amqp_unreadable.py").read_text()
-    (folder / "amqp_producer.py").write_text(text)
-    with Grader(exercises=("amqp_producer",), quizzes=False) as grader:
-        result = grader.grade(folder)
+    result = _graded_with(tmp_path, "amqp_unreadable.py", "amqp_producer")
     passed = _no_grader_errors(result)["amqp_producer"]
     assert passed["send_task_persistent_json"] is False and passed["make_task"] is True
 
@@ -360,14 +350,9 @@ def test_what_a_test_leaves_on_the_broker_never_reaches_the_next_test(tmp_path, 
     """A queue named "." (which the management API cannot address) and a flood of exchanges: the
     flood is cut at the relay's limit, the virtual host is replaced instead of emptied, and the
     tests after it are graded as usual (none a grader error or a wait)."""
-    folder = tmp_path / "mallory"
-    folder.mkdir()
-    text = (SOLUTIONS / "amqp_producer.py").read_text() + "\n\n" + (BOUNDARY / "amqp_litter.py").read_text()
-    (folder / "amqp_producer.py").write_text(text)
     admin = Admin(endpoint)
     vhosts = set(admin.vhosts())
-    with Grader(exercises=("amqp_producer",), quizzes=False) as grader:
-        result = grader.grade(folder)
+    result = _graded_with(tmp_path, "amqp_litter.py", "amqp_producer")
     passed = _no_grader_errors(result)["amqp_producer"]
     assert passed["make_task"] is True and passed["send_task_persistent_json"] is True
     said = " ".join(t.feedback for t in result.exercises["amqp_producer"].tests)
