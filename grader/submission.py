@@ -70,15 +70,23 @@ def open_submission(path: Path) -> Submission:
 
 def wanted_names(path: Path) -> frozenset[str] | None:
     """Which of the contract's files a submission holds, found as ``open_submission`` would find
-    them but without reading any; None when that cannot be told (then assume any). Never raises:
-    a class run asks it of every student before it starts (to know whether it needs RabbitMQ)."""
+    them but without reading any: none in a file that is no zip archive or whose archive cannot
+    be opened (it is refused whole, unread), None when that cannot be told (then assume any).
+    Never raises: a class run asks it of every student before it starts (to know whether it
+    needs RabbitMQ)."""
     try:
         if path.is_symlink():
             return None
         if path.is_dir():
             root = _folder_root(path)
             return frozenset(name for name in WANTED if os.path.lexists(root / name))
-        with zipfile.ZipFile(path) as archive:
+        if not zipfile.is_zipfile(path):
+            return frozenset()
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            return frozenset()
+        with archive:
             infos = archive.infolist()
             if len(infos) > MAX_ARCHIVE_ENTRIES:
                 return None
