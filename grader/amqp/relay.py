@@ -202,7 +202,6 @@ def _deliveries(events: list[Event]) -> list[Delivery]:
     return result
 
 
-
 def _refused(frame: Frame) -> str | None:
     """Why the broker must not get this frame of the student's, if it must not."""
     if frame.name == "queue.declare":
@@ -215,6 +214,7 @@ def _refused(frame: Frame) -> str | None:
     if frame.name == "basic.publish" and (frame.properties or {}).get("expiration") is not None:
         return "a message's own expiration is not something the exercises use"
     return None
+
 
 class Relay:
     """Accept one connection on ``listener`` and relay it to the broker at ``address``."""
