@@ -19,7 +19,7 @@ import pytest
 from grader.amqp import frames, service
 from grader.amqp.admin import Admin
 from grader.amqp.node import Node, find_server
-from grader.amqp.relay import QUEUE_ARGUMENTS, Log, Relay, _refused
+from grader.amqp.relay import QUEUE_ARGUMENTS, Log, Relay, refusal
 from grader.grade import Grader
 from grader.paths import ROOT, SOLUTIONS
 from grader.results import Status
@@ -114,14 +114,14 @@ def test_the_relay_refuses_what_lets_the_broker_copy_messages_by_itself():
         return frames.Frame(1, "queue.declare", {"queue": "q", "arguments": arguments})
 
     dead_letter = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "q.dlq"}
-    assert set(dead_letter) <= QUEUE_ARGUMENTS and _refused(declare(dead_letter)) is None
-    assert _refused(declare({"x-queue-type": "classic"})) is None
+    assert set(dead_letter) <= QUEUE_ARGUMENTS and refusal(declare(dead_letter)) is None
+    assert refusal(declare({"x-queue-type": "classic"})) is None
     for arguments in ({"x-message-ttl": 0, **dead_letter}, {"x-max-length": 0}, {"x-overflow": "drop-head"},
                       {"x-queue-type": "quorum"}, {"x-expires": 1000}):
-        assert _refused(declare(arguments)), arguments
+        assert refusal(declare(arguments)), arguments
     publish = frames.Frame(1, "basic.publish", {"exchange": "", "routing_key": "q"}, {"expiration": "0"}, b"x")
-    assert "expiration" in _refused(publish)
-    assert _refused(frames.Frame(1, "basic.publish", {}, {"delivery_mode": 2}, b"x")) is None
+    assert "expiration" in refusal(publish)
+    assert refusal(frames.Frame(1, "basic.publish", {}, {"delivery_mode": 2}, b"x")) is None
 
 
 @needs_broker

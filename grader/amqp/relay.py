@@ -202,7 +202,7 @@ def _deliveries(events: list[Event]) -> list[Delivery]:
     return result
 
 
-def _refused(frame: Frame) -> str | None:
+def refusal(frame: Frame) -> str | None:
     """Why the broker must not get this frame of the student's, if it must not."""
     if frame.name == "queue.declare":
         arguments = frame.args.get("arguments") or {}
@@ -397,7 +397,7 @@ class Relay:
             self._cut(f"the connection asked for virtual host {str(args.get('virtual_host'))[:60]!r}, "
                       "not the test's own")
             return False
-        refused = _refused(frame) if source == "client" else None
+        refused = refusal(frame) if source == "client" else None
         if refused:
             self.log.add(source, frame.name, frame.channel, args)
             self._cut(refused)
