@@ -295,22 +295,14 @@ def test_bodies_no_suite_expects_are_the_students_mistake_never_a_grader_error(t
 def test_a_task_that_only_looks_right_earns_nothing_and_is_never_a_grader_error(tmp_path, endpoint):
     """make_task with an impossible date, with a word where the task should be, or with a constant
     that ignores its arguments: each fails the test of make_task, as the student's mistake."""
-    results = {}
-    for attack, exercise in (("amqp_impossible_date.py", "amqp_routing"), ("amqp_task_not_dict.py", None)):
-        folder = tmp_path / attack.removesuffix(".py")
-        folder.mkdir()
-        (folder / "amqp_producer.py").write_text((SOLUTIONS / "amqp_producer.py").read_text() + "\n\n"
-                                                 + (BOUNDARY / attack).read_text())
-        if exercise:
-            (folder / "amqp_routing.py").write_text((SOLUTIONS / "amqp_routing.py").read_text() + "\n\n"
-                                                    + (BOUNDARY / "amqp_constant_task.py").read_text())
-        with Grader(exercises=("amqp_producer", "amqp_routing") if exercise else ("amqp_producer",),
-                    quizzes=False) as grader:
-            results[attack] = _no_grader_errors(grader.grade(folder))
-    assert results["amqp_impossible_date.py"]["amqp_producer"]["make_task"] is False
-    assert results["amqp_impossible_date.py"]["amqp_routing"]["make_task"] is False
-    assert results["amqp_task_not_dict.py"]["amqp_producer"]["make_task"] is False
-    assert results["amqp_task_not_dict.py"]["amqp_producer"]["declare_queue_durable"] is True
+    results = {attack: _no_grader_errors(_graded_with(tmp_path, attack, exercise))[exercise]
+               for attack, exercise in (("amqp_impossible_date.py", "amqp_producer"),
+                                        ("amqp_task_not_dict.py", "amqp_producer"),
+                                        ("amqp_constant_task.py", "amqp_routing"))}
+    assert results["amqp_impossible_date.py"]["make_task"] is False
+    assert results["amqp_constant_task.py"]["make_task"] is False
+    assert results["amqp_task_not_dict.py"]["make_task"] is False
+    assert results["amqp_task_not_dict.py"]["declare_queue_durable"] is True
 
 
 @needs_broker

@@ -392,3 +392,4 @@ def test_answers_past_pythons_number_limits_are_invalid_answers_not_grader_error
     for quiz_id, qid in (numeric, matching):
         test = next(t for (quiz, name), t in statuses.items() if quiz == quiz_id and name.split(":")[0] == qid)
         assert test.score == 0 and test.status is not Status.PASSED, (qid, test)
+        assert f"{qid}:" in test.feedback and "No answer given" not in test.feedback, test.feedback  # read, refused

@@ -27,6 +27,7 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.compat import HTTPHeaders
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.exceptions import ServiceException
 from moto.core.request import normalize_request
 from moto.sqs.responses import SQSResponse
 
@@ -139,8 +140,6 @@ def _grader_call(doing: str) -> Iterator[None]:
     """The grader's own set-up or look at a queue the student's code configured: moto refusing it
     (a message longer than the queue's MaximumMessageSize, a queue made FIFO) fails the test
     with moto's words, never as a grader error."""
-    from moto.core.exceptions import ServiceException
-
     try:
         yield
     except ServiceException as exc:
