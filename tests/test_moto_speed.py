@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import string
 
+import pytest
+
 from moto.moto_api._internal import mock_random
 
 from grader.harness.moto_speed import REQUEST_ID_LENGTH, RECEIPT_LENGTH, fast_receipt_handle, fast_request_id
@@ -72,3 +74,55 @@ def test_each_requests_action_name_is_converted_once_and_as_moto_converts_it():
         for _ in range(3):
             sqs.list_queues()
     assert cached.cache_info().hits >= before + 2
+
+
+REQUESTS = [  # (url, headers, body): what botocore sends, and what a student's own hooks could make of it
+    ("https://sqs.us-east-1.amazonaws.com/", {
+        "X-Amz-Target": "AmazonSQS.SendMessage", "Content-Type": "application/x-amz-json-1.0",
+        "User-Agent": "Boto3/1.40 md/Botocore#1.40", "X-Amz-Date": "20240101T000000Z",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/sqs/aws4_request, "
+                         "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
+        "amz-sdk-invocation-id": "e0c8", "amz-sdk-request": "attempt=1", "Content-Length": "99"},
+     b'{"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q", "MessageBody": "x"}'),
+    ("http://sqs-iris58.brokerlab.test:7106/123456789012/orders", {
+        "x-amz-target": "AmazonSQS.ReceiveMessage", "content-type": "application/x-amz-json-1.0",
+        "CONTENT-TYPE": "text/plain", "X-Custom": "a", "x-custom": "b", "x-amz-meta-my_key": "v",
+        "X-Note": "caf\u00e9 \u2603", "Empty": ""}, '{"MaxNumberOfMessages": 10}'.encode()),
+    ("https://sqs.eu-west-1.amazonaws.com/123456789012/q.fifo/", {"Content-Length": "3"}, b"{}\n"),
+    ("https://SQS.us-east-1.amazonaws.com:443/", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b"{}"),
+    ("https://sqs.us-east-1.amazonaws.com/", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b""),
+    ("https://sqs.us-east-1.amazonaws.com/a%20b", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b"{}"),
+]
+
+
+def _environ(request):
+    environ = dict(request.environ)
+    environ["wsgi.input"] = environ["wsgi.input"].getvalue()
+    environ.pop("werkzeug.request")  # the request itself
+    return environ
+
+
+@pytest.mark.parametrize("url, headers, body", REQUESTS)
+def test_the_request_moto_reads_is_the_one_its_own_builder_makes(url, headers, body):
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.compat import HTTPHeaders
+    from moto.core.request import normalize_request
+
+    from grader.harness.moto_speed import request
+
+    http_headers = HTTPHeaders()
+    for key, value in headers.items():
+        http_headers[key] = value
+    theirs = normalize_request(AWSPreparedRequest(method="POST", url=url, headers=http_headers, body=body,
+                                                  stream_output=False))
+    ours = request("POST", url, list(headers.items()), body)
+    assert _environ(ours) == _environ(theirs)
+    assert (ours.headers.get("x-amz-target"), ours.content_type, ours.path, ours.host, ours.get_data()) == \
+        (theirs.headers.get("x-amz-target"), theirs.content_type, theirs.path, theirs.host, theirs.get_data())
+
+
+def test_a_header_value_with_a_line_break_is_refused_as_moto_refuses_it():
+    from grader.harness.moto_speed import request
+
+    with pytest.raises(ValueError, match="newline"):
+        request("POST", "https://sqs.us-east-1.amazonaws.com/", [("X-Evil", "a\r\nX-Amz-Target: b")], b"{}")

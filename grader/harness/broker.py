@@ -23,14 +23,12 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
-from botocore.awsrequest import AWSPreparedRequest
-from botocore.compat import HTTPHeaders
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.exceptions import ServiceException
-from moto.core.request import normalize_request
 from moto.sqs.responses import SQSResponse
 
+from grader.harness import moto_speed
 from grader.harness.clock import VirtualClock
 from grader.harness.seeded import Course
 from grader.harness.verdict import PreconditionBroken, expect
@@ -163,8 +161,6 @@ _kept_mock: Any = None
 def start_mock() -> Any:
     """moto's patching, once per grading run: starting it costs ~40 ms, resetting SQS far less.
     None when ``keep_mock`` has it running for the whole process already (nothing to stop)."""
-    from grader.harness import moto_speed
-
     if _kept_mock is not None:
         return None
     moto_speed.apply()
@@ -227,7 +223,7 @@ class Broker:
         try:
             prepared = self._admit(method, url, headers, body)
             with _deadline(DISPATCH_SECONDS):
-                status, response_headers, content = _GradedSQS(self)._dispatch(normalize_request(prepared))
+                status, response_headers, content = _GradedSQS(self)._dispatch(prepared)
         except Refused as exc:
             self.refusals.append(str(exc))
             return _error(400, "AccessDenied", f"Refused by the grader: {exc}.")
@@ -237,7 +233,7 @@ class Broker:
             content = content.encode("utf-8")
         return int(status), {str(k): str(v) for k, v in dict(response_headers).items()}, content or b""
 
-    def _admit(self, method: str, url: str, headers: dict[str, str], body: bytes) -> AWSPreparedRequest:
+    def _admit(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Any:
         """The request as moto will see it, if it is one the exercises may make."""
         parts = urlsplit(url)
         if self.course is not None:
@@ -259,12 +255,9 @@ class Broker:
             raise Refused("only SQS's JSON protocol is served")
         if target.removeprefix("AmazonSQS.") not in ACTIONS:
             raise Refused(f"the action {target[:60]!r} is not one the exercises use")
-        http_headers = HTTPHeaders()
-        for key, value in headers.items():
-            if key.lower() not in ("content-encoding", "transfer-encoding"):
-                http_headers[key] = value
-        return AWSPreparedRequest(method=method, url=f"{parts.scheme}://{parts.netloc}{parts.path or '/'}",
-                                  headers=http_headers, body=body, stream_output=False)
+        kept = [(key, value) for key, value in headers.items()
+                if key.lower() not in ("content-encoding", "transfer-encoding")]
+        return moto_speed.request(method, f"{parts.scheme}://{parts.netloc}{parts.path or '/'}", kept, body)
 
     def check_caller(self, access_key: str, region: str, queue_url: object) -> None:
         """Refuse a request from a client the student's code made itself (outside main()), one

@@ -42,13 +42,12 @@ def send(sock: socket.socket, message: dict[str, Any], timeout: float | None = S
     frame = memoryview(_HEADER.pack(len(data)) + data)
     deadline = None if timeout is None else time.monotonic() + timeout
     while frame:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([], [sock], [], left)[1]:
-                raise ChannelTimeout("the other side stopped reading")
-        try:
+        try:  # the buffer has room nearly always: wait only when it is full
             sent = sock.send(frame, socket.MSG_DONTWAIT if deadline is not None else 0)
         except (BlockingIOError, InterruptedError):
+            left = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or not select.select([], [sock], [], left)[1]:
+                raise ChannelTimeout("the other side stopped reading") from None
             continue
         except OSError as exc:
             raise ChannelClosed(str(exc)) from exc
@@ -58,12 +57,13 @@ def send(sock: socket.socket, message: dict[str, Any], timeout: float | None = S
 def _read_exactly(sock: socket.socket, n: int, deadline: float | None) -> bytes:
     chunks: list[bytes] = []
     while n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([sock], [], [], left)[0]:
-                raise ChannelTimeout()
-        try:
-            chunk = sock.recv(min(n, 1 << 20))
+        try:  # what the other side sent is usually there already: wait only when it is not
+            chunk = sock.recv(min(n, 1 << 20), socket.MSG_DONTWAIT if deadline is not None else 0)
+        except (BlockingIOError, InterruptedError):
+            left = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or not select.select([sock], [], [], left)[0]:
+                raise ChannelTimeout() from None
+            continue
         except (ConnectionResetError, OSError) as exc:
             raise ChannelClosed(str(exc)) from exc
         if not chunk:

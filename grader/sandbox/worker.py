@@ -144,6 +144,25 @@ def install_aws_forwarding() -> None:
 
     botocore.handlers.BUILTIN_HANDLERS.append(("before-send", forward_aws_request))
     botocore.auth.SigV4Auth.add_auth = _sign_without_hmac
+    _share_alias_names()
+
+
+def _share_alias_names() -> None:
+    """Every client's event aliaser shares one cache of aliased event names. botocore keeps one
+    per client, so each client a student's ``main()`` makes worked out the same ~30 names again
+    (a fifth of making a client and sending its first two requests); the name depends only on
+    the event and botocore's fixed alias table, so one cache gives the same names."""
+    import botocore.hooks
+
+    shared: dict[str, str] = {}
+    default = botocore.hooks.EventAliaser.__init__
+
+    def __init__(self: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+        default(self, event_emitter, event_aliases)
+        if event_aliases is None:
+            self._alias_name_cache = shared
+
+    botocore.hooks.EventAliaser.__init__ = __init__
 
 
 def _sign_without_hmac(self: Any, request: Any) -> None:
