@@ -89,6 +89,8 @@ REQUESTS = [  # (url, headers, body): what botocore sends, and what a student's 
         "CONTENT-TYPE": "text/plain", "X-Custom": "a", "x-custom": "b", "x-amz-meta-my_key": "v",
         "X-Note": "caf\u00e9 \u2603", "Empty": ""}, '{"MaxNumberOfMessages": 10}'.encode()),
     ("https://sqs.eu-west-1.amazonaws.com/123456789012/q.fifo/", {"Content-Length": "3"}, b"{}\n"),
+    ("http://sqs-iris58.brokerlab.test:7106/", {"Host": "elsewhere.test", "Content_Length": "9", "content-length": "x",
+                                               "Content-Encoding": "gzip", "REQUEST_METHOD": "GET"}, b"{}"),
     ("https://SQS.us-east-1.amazonaws.com:443/", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b"{}"),
     ("https://sqs.us-east-1.amazonaws.com/", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b""),
     ("https://sqs.us-east-1.amazonaws.com/a%20b", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b"{}"),
