@@ -197,6 +197,51 @@ def test_only_the_exercises_sqs_actions_are_served(grader, tmp_path):
     no_grader_errors(result)
 
 
+def test_a_request_rewritten_on_its_way_out_is_refused_never_read_two_ways(grader, tmp_path):
+    """Headers that the grader's checks and moto would read differently (two spellings of one
+    name, "_" for "-", a look-alike letter, user info) are refused; a gzip body is never unpacked;
+    a message holding "&Action=" is sent as the message it is, as SQS would."""
+    result = grader.grade(hostile(tmp_path, "smuggled_requests.py"))
+    feedback = result.exercises["producer"].tests[0].feedback
+    tried = {label: (outcome, text) for label, outcome, text in
+             json.JSONDecoder().raw_decode(feedback.split("raised RuntimeError: ", 1)[1])[0]}
+    assert tried.pop("action in the body")[0] == "answered"
+    assert tried.pop("what reached the queue") == ("answered", ["x&Action=ListQueues&y"])
+    assert len(tried) == 6 and all(outcome == "refused" for outcome, _text in tried.values()), tried
+    assert all("Refused by the grader" in text for _outcome, text in tried.values()), tried
+    no_grader_errors(result)
+
+
+def test_moto_reads_a_request_whose_headers_the_grader_checked():
+    """The same refusals at the broker itself, where a gzip bomb behind an odd spelling of
+    Content-Encoding would have been unpacked in the grading process (500 MB from 512 KiB)."""
+    import gzip
+
+    from grader.harness.broker import Broker, keep_mock
+    from grader.harness.clock import VirtualClock
+    from grader.harness.seeded import Course
+
+    course = Course.from_seed(7)
+    keep_mock()
+    signed = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.ListQueues",
+              "Authorization": f"AWS4-HMAC-SHA256 Credential={course.key}/20240101/{course.region}/sqs/"
+                               "aws4_request, SignedHeaders=host;x-amz-date, Signature=" + "0" * 64}
+    packed = gzip.compress(b"{}")
+    with VirtualClock() as clock, Broker(clock, course) as broker:
+        assert broker.aws("POST", course.endpoint + "/", signed, b"{}")[0] == 200
+        for extra, body in [({"content-type": "application/x-amz-json-1.0"}, b"{}"),
+                            ({"Content_Encoding": "gzip"}, packed), ({"Content-Encod\u0131ng": "gzip"}, packed),
+                            ({"X_Amz_Target": "AmazonSQS.SendMessage"}, b"{}"), ({"": "x"}, b"{}")]:
+            status, _headers, answer = broker.aws("POST", course.endpoint + "/", {**signed, **extra}, body)
+            assert status == 400 and b"Refused by the grader" in answer, (extra, answer)
+        status, _headers, answer = broker.aws("POST", course.endpoint + "/", {**signed, "Content-Encoding": "gzip"},
+                                              packed)
+        assert status == 400 and b"Refused by the grader" not in answer  # the body stays packed: not JSON
+        at = course.endpoint.replace("://", "://mallory@", 1) + "/"
+        assert b"Refused by the grader" in broker.aws("POST", at, signed, b"{}")[2]
+        assert [r.action for r in broker.requests] == ["ListQueues"]
+
+
 def test_a_dressed_up_short_poll_earns_no_long_polling_points(grader, tmp_path):
     result = grader.grade(hostile(tmp_path, "spoofed_long_poll.py", "sqs_consumer.py"))
     tests = {t.name: t for t in result.exercises["consumer"].tests}

@@ -94,6 +94,12 @@ REQUESTS = [  # (url, headers, body): what botocore sends, and what a student's 
     ("https://SQS.us-east-1.amazonaws.com:443/", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b"{}"),
     ("https://sqs.us-east-1.amazonaws.com/", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b""),
     ("https://sqs.us-east-1.amazonaws.com/a%20b", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b"{}"),
+    # what a differential fuzzer found (the first two reach moto through the broker's checks)
+    ("http://sqs-iris12.brokerlab.test:05547/", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b"{}"),
+    ("https://sqs." + "b" * 64 + ".amazonaws.com/", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b"{}"),
+    ("https://sqs.us-east-1.amazonaws.com/", {"Transfer-Encoding": "chunked"}, b"{}"),
+    ("https://sqs.us-east-1.amazonaws.com:65536/", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b"{}"),
+    ("https://sqs.us-east-1.amazonaws.com//", {"X-Amz-Target": "AmazonSQS.ListQueues"}, b"{}"),
 ]
 
 
@@ -115,10 +121,15 @@ def test_the_request_moto_reads_is_the_one_its_own_builder_makes(url, headers, b
     http_headers = HTTPHeaders()
     for key, value in headers.items():
         http_headers[key] = value
-    theirs = normalize_request(AWSPreparedRequest(method="POST", url=url, headers=http_headers, body=body,
-                                                  stream_output=False))
+    try:
+        theirs = normalize_request(AWSPreparedRequest(method="POST", url=url, headers=http_headers, body=body,
+                                                      stream_output=False))
+    except ValueError as refused:  # moto refuses it: so must the shortcut
+        with pytest.raises(type(refused)):
+            request("POST", url, list(headers.items()), body)
+        return
     ours = request("POST", url, list(headers.items()), body)
-    assert _environ(ours) == _environ(theirs)
+    assert list(_environ(ours).items()) == list(_environ(theirs).items())
     assert (ours.headers.get("x-amz-target"), ours.content_type, ours.path, ours.host, ours.get_data()) == \
         (theirs.headers.get("x-amz-target"), theirs.content_type, theirs.path, theirs.host, theirs.get_data())
 

@@ -41,7 +41,9 @@ ACTIONS = frozenset({
     "ChangeMessageVisibility", "ChangeMessageVisibilityBatch", "PurgeQueue",
 })
 SQS_HOST = re.compile(r"^(sqs\.[a-z0-9-]+|[a-z0-9-]+\.queue)\.amazonaws\.com$")
-QUEUE_PATH = re.compile(r"^/(\d{12}/[A-Za-z0-9_.-]{1,80}/?)?$")
+QUEUE_PATH = re.compile(r"^/([0-9]{12}/[A-Za-z0-9_.-]{1,80}/?)?$")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")  # what botocore sends: no "_", nothing outside ASCII
+DROPPED_HEADERS = ("content-encoding", "transfer-encoding")  # the body arrives whole and as sent
 JSON_PROTOCOL = "application/x-amz-json-1.0"
 # what CreateQueue and SetQueueAttributes may set (SQS's own list): moto sets any name it is given
 # straight on its queue object, where the grader's own reads then break
@@ -86,6 +88,11 @@ class _GradedSQS(SQSResponse):
 
     def get_current_account(self) -> str:
         return self._broker.account
+
+    def _get_action(self) -> str:
+        """The action X-Amz-Target names, as SQS's JSON protocol has it: moto looks for an
+        ``Action=`` in the body first, and a message's text may hold one."""
+        return str(self.headers.get("X-Amz-Target", "")).removeprefix("AmazonSQS.")
 
     def call_action(self) -> Any:
         action = self._get_action()
@@ -239,24 +246,29 @@ class Broker:
         if self.course is not None:
             served = urlsplit(self.endpoint)
             if (parts.scheme, parts.hostname, parts.port) != (served.scheme, served.hostname, served.port) \
-                    or parts.username or parts.password:
+                    or "@" in parts.netloc:
                 raise Refused(f"only the SQS broker at AWS_ENDPOINT_URL ({self.endpoint}) is reachable, "
                               f"not {(parts.hostname or url)[:80]}")
         elif parts.scheme not in ("http", "https") or not SQS_HOST.match(parts.hostname or "") \
-                or parts.port not in (None, 443, 80) or parts.username or parts.password:
+                or parts.port not in (None, 443, 80) or "@" in parts.netloc:
             raise Refused(f"only Amazon SQS is reachable, not {(parts.hostname or url)[:80]}")
         if parts.query or parts.fragment or not QUEUE_PATH.match(parts.path or "/"):
             raise Refused("that path is not an SQS endpoint")
         if method != "POST" or len(body) > BODY_LIMIT:
             raise Refused("SQS takes a POST of at most 512 KiB")
-        lower = {k.lower(): v for k, v in headers.items()}
+        lower: dict[str, str] = {}
+        for key, value in headers.items():  # moto reads a header by its name in any case, and the first of two
+            if not HEADER_NAME.match(key):
+                raise Refused(f"{key[:60]!r} is not a header name botocore sends")
+            if key.lower() in lower:
+                raise Refused(f"the header {key[:60]!r} is sent twice")
+            lower[key.lower()] = value
         target = lower.get("x-amz-target", "")
         if not lower.get("content-type", "").startswith(JSON_PROTOCOL) or not target.startswith("AmazonSQS."):
             raise Refused("only SQS's JSON protocol is served")
         if target.removeprefix("AmazonSQS.") not in ACTIONS:
             raise Refused(f"the action {target[:60]!r} is not one the exercises use")
-        kept = [(key, value) for key, value in headers.items()
-                if key.lower() not in ("content-encoding", "transfer-encoding")]
+        kept = [(key, value) for key, value in headers.items() if key.lower() not in DROPPED_HEADERS]
         return moto_speed.request(method, f"{parts.scheme}://{parts.netloc}{parts.path or '/'}", kept, body)
 
     def check_caller(self, access_key: str, region: str, queue_url: object) -> None:

@@ -31,8 +31,8 @@ _LOWERCASE = bytes(ord("a") + i % 26 for i in range(256))
 _ALNUM = (string.ascii_letters + string.digits).encode()
 _LETTERS_AND_DIGITS = bytes(_ALNUM[i % len(_ALNUM)] for i in range(256))
 _NEWLINE = re.compile(r"[\r\n]")
-_SIMPLE_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
-_SIMPLE_HOST = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?$")
+_SIMPLE_PATH = re.compile(r"^(/[A-Za-z0-9_.-]+)*/?$")
+_SIMPLE_HOST = re.compile(r"^([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}(:[1-9][0-9]{0,4})?$")
 _OWN_KEYS = ("content-type", "content-length")
 
 
@@ -103,8 +103,9 @@ def request(method: str, url: str, headers: list[tuple[str, str]], body: bytes) 
                                    normalize_request, should_preserve_original_header_name)
 
     parts = urlsplit(url)
+    headers = [(key, value) for key, value in headers if key.lower() != "transfer-encoding"]  # as moto drops it
     if not body or parts.query or parts.fragment or not _SIMPLE_HOST.match(parts.netloc) \
-            or not _SIMPLE_PATH.match(parts.path):
+            or int(parts.netloc.partition(":")[2] or 0) > 65535 or not _SIMPLE_PATH.match(parts.path):
         from botocore.awsrequest import AWSPreparedRequest
         from botocore.compat import HTTPHeaders
 
