@@ -84,6 +84,24 @@ def test_a_reopened_channels_deliveries_are_not_mistaken_for_the_closed_ones():
     assert [d.settlement for d in log.deliveries()] == ["closed", "ack"] and not log.unsettled()
 
 
+def test_a_recover_requeues_what_its_channel_held_and_its_redeliveries_are_new_deliveries():
+    """basic.recover(requeue=True) hands every unacknowledged delivery back to the broker, which
+    delivers them again under new tags: the old ones are no longer held, and prefetch counts the
+    new ones only."""
+    log = Log()
+    for tag in (1, 2):
+        log.add("broker", "basic.deliver", 1, {"consumer_tag": "c", "delivery_tag": tag, "redelivered": False}, {},
+                b"m%d" % tag)
+    log.add("client", "basic.recover", 1, {"requeue": True})
+    for tag in (3, 4):
+        log.add("broker", "basic.deliver", 1, {"consumer_tag": "c", "delivery_tag": tag, "redelivered": True}, {},
+                b"m%d" % (tag - 2))
+    assert [d.settlement for d in log.deliveries()] == ["requeue", "requeue", None, None]
+    assert log.most_unsettled() == 2
+    log.add("client", "basic.ack", 1, {"delivery_tag": 4, "multiple": True})
+    assert not log.unsettled() and [d.settlement for d in log.deliveries()][2:] == ["ack", "ack"]
+
+
 @pytest.fixture(scope="module")
 def endpoint():
     if not service.available():

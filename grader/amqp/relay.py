@@ -32,6 +32,7 @@ CLIENT_BYTES_LIMIT = 32 * 1024 * 1024
 PENDING_LIMIT = 16 * 1024 * 1024
 EVENT_LIMIT = 50_000
 CHANNEL_CLOSED = ("channel.close", "channel.close-ok")
+RECOVER = ("basic.recover", "basic.recover-async")  # with requeue: every unacknowledged delivery goes back
 # declarations and bindings one test's connection may ask for (an honest test needs a few dozen):
 # past this the broker would hold more than the grader can clear behind the test at once
 DECLARE_LIMIT = 200
@@ -75,8 +76,8 @@ class Delivery:
 
     @property
     def settlement(self) -> str | None:
-        """"ack", "requeue", "reject" (no requeue), "auto" (no-ack consumer), "closed" (its channel
-        closed first: the broker requeued it), or None."""
+        """"ack", "requeue" (a nack, a reject or a recover that requeues), "reject" (no requeue),
+        "auto" (no-ack consumer), "closed" (its channel closed first: the broker requeued it), or None."""
         if self.settled_by is None:
             return None
         if self.settled_by.name == "basic.ack":
@@ -146,7 +147,7 @@ class Log:
                 worst = max(worst, len(held[event.channel]))
             for tag in _settled_tags(event, held.get(event.channel, set())):
                 held[event.channel].discard(tag)
-            if event.source in ("client", "broker") and event.name in CHANNEL_CLOSED:
+            if event.source in ("client", "broker") and event.name in CHANNEL_CLOSED or _recovers(event):
                 held.pop(event.channel, None)
         return worst
 
@@ -161,6 +162,10 @@ def _auto(event: Event, no_ack: set[tuple[int, str]]) -> bool:
     if event.name == "basic.deliver":
         return (event.channel, event.args.get("consumer_tag", "")) in no_ack
     return bool(event.args.get("_no_ack"))
+
+
+def _recovers(event: Event) -> bool:
+    return event.source == "client" and event.name in RECOVER and bool(event.args.get("requeue", True))
 
 
 def _settled_tags(event: Event, held: Iterable[int]) -> list[int]:
@@ -192,6 +197,10 @@ def _deliveries(events: list[Event]) -> list[Delivery]:
             continue
         if event.source in ("client", "broker") and event.name in CHANNEL_CLOSED:
             for delivery in open_by_channel.pop(event.channel, {}).values():  # a reopened channel's tags start again
+                delivery.settled_by = event
+            continue
+        if _recovers(event):  # the broker requeues them; their redeliveries come with new tags
+            for delivery in open_by_channel.pop(event.channel, {}).values():
                 delivery.settled_by = event
             continue
         held = open_by_channel.get(event.channel, {})
