@@ -197,6 +197,17 @@ def test_only_the_exercises_sqs_actions_are_served(grader, tmp_path):
     no_grader_errors(result)
 
 
+def test_what_a_killed_copy_prints_while_it_is_killed_never_reaches_its_feedback(grader, tmp_path):
+    """The output kept is what the copy printed before the grader decided to end it, so the same
+    submission gets the same feedback on a busy machine as on an idle one."""
+    folder = appended(tmp_path, sqs_consumer="last_words.py")
+    results = [grader.grade(folder).to_json_dict()["exercises"]["consumer"] for _ in range(3)]
+    for result in results:
+        said = json.dumps(result)
+        assert "polling" in said and "last words" not in said
+    assert results[0] == results[1] == results[2]
+
+
 def test_a_request_rewritten_on_its_way_out_is_refused_never_read_two_ways(grader, tmp_path):
     """Headers that the grader's checks and moto would read differently (two spellings of one
     name, "_" for "-", a look-alike letter, user info) are refused; a gzip body is never unpacked;
