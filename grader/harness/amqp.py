@@ -178,6 +178,15 @@ class AmqpWorld:
                 return ready
             time.sleep(0.002)
 
+    def arrived(self, name: str, count: int) -> None:
+        """Before reading what the student's publishes put in ``name``: once its side has sent at
+        least ``count`` publishes, wait (as ``wait_for``) for that many messages there. A publisher
+        without confirms hears nothing back, so its last messages may still be on their way when
+        its call returns; on a loaded machine they were, and the same submission lost a test once
+        in a while. Code that sent fewer is read at once."""
+        if len(self.log.client("basic.publish")) >= count:
+            self.wait_for(name, count)
+
     # the grader's connection ------------------------------------------------------------------------
     @property
     def admin(self) -> Admin:

@@ -125,6 +125,7 @@ def test_send_task_persistent_json(amqp_producer, amqp):
     data = {"order_id": "ORD-12345", "amount": 99.99}
     first = amqp_producer.call("send_task", CHANNEL, "jobs", "process_order", data)
     second = amqp_producer.call("send_task", CHANNEL, "jobs", "send_email", {"to": "b@example.com"})
+    amqp.arrived("jobs", 2)
     messages = amqp.messages("jobs")
     expect(len(messages) == 2, f"After two send_task calls 'jobs' holds {len(messages)} messages, not 2.")
     body = messages[0].json
@@ -217,6 +218,7 @@ def test_main_course_step1(amqp_producer, amqp):
     expect(queue.get("arguments", {}).get("x-dead-letter-routing-key") == "task-queue.dlq"
            and amqp.queue_exists("task-queue.dlq"),
            "main() did not declare task-queue with the dead-letter queue task-queue.dlq.")
+    amqp.arrived("task-queue", len(COURSE_TASKS))
     sent = [m.field("taskType") for m in amqp.messages("task-queue")]
     expect(sent == [t for t, _ in COURSE_TASKS],
            f"main() sent {sent}; the course's step 1 sends its five sample tasks in order.")

@@ -74,6 +74,7 @@ def test_each_task_reaches_its_queue_and_audit(amqp_routing, amqp):
     ids = {}
     for task_type in TASK_TYPES:
         ids[task_type] = route(amqp_routing, task_type, {"type": task_type})
+    amqp.arrived("audit", len(TASK_TYPES))  # all four copies in audit: every publish has been routed
     for task_type, queue in QUEUE_OF.items():
         got = [m.field("taskType") for m in amqp.messages(queue)]
         expect(got == [task_type], f"The queue {queue!r} got {got} after one task of each type: it should get only "
@@ -108,6 +109,7 @@ def test_route_task_publishes_persistent_mandatory(amqp_routing, amqp):
            f"route_task published to exchange {sent['exchange']!r} with routing key {sent['routing_key']!r}, not to "
            "'tasks' with 'task.send_email'.")
     expect(sent["mandatory"], "route_task published without mandatory=True: an unroutable task would vanish silently.")
+    amqp.arrived("emails", 1)
     message = amqp.messages("emails")[0]
     expect(message.properties.get("delivery_mode") == 2 and message.properties.get("content_type") == "application/json",
            f"The task was published with properties {message.properties}: delivery_mode=2 (persistent) and "
