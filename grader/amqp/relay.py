@@ -147,7 +147,7 @@ class Log:
                 worst = max(worst, len(held[event.channel]))
             for tag in _settled_tags(event, held.get(event.channel, set())):
                 held[event.channel].discard(tag)
-            if event.source in ("client", "broker") and event.name in CHANNEL_CLOSED or _recovers(event):
+            if _hands_back(event):
                 held.pop(event.channel, None)
         return worst
 
@@ -164,8 +164,12 @@ def _auto(event: Event, no_ack: set[tuple[int, str]]) -> bool:
     return bool(event.args.get("_no_ack"))
 
 
-def _recovers(event: Event) -> bool:
-    return event.source == "client" and event.name in RECOVER and bool(event.args.get("requeue", True))
+def _hands_back(event: Event) -> bool:
+    """Whether the broker takes back every delivery the event's channel holds unacknowledged: the
+    channel closed, or the client recovered with requeue (redeliveries then come with new tags)."""
+    if event.source == "client" and event.name in RECOVER:
+        return bool(event.args.get("requeue", True))
+    return event.source in ("client", "broker") and event.name in CHANNEL_CLOSED
 
 
 def _settled_tags(event: Event, held: Iterable[int]) -> list[int]:
@@ -195,12 +199,8 @@ def _deliveries(events: list[Event]) -> list[Delivery]:
             else:
                 open_by_channel.setdefault(event.channel, {})[tag] = delivery
             continue
-        if event.source in ("client", "broker") and event.name in CHANNEL_CLOSED:
+        if _hands_back(event):
             for delivery in open_by_channel.pop(event.channel, {}).values():  # a reopened channel's tags start again
-                delivery.settled_by = event
-            continue
-        if _recovers(event):  # the broker requeues them; their redeliveries come with new tags
-            for delivery in open_by_channel.pop(event.channel, {}).values():
                 delivery.settled_by = event
             continue
         held = open_by_channel.get(event.channel, {})

@@ -24,6 +24,11 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.compat import HTTPHeaders
+from moto.core.request import (PRESERVED_HEADER_NAMES_ENVIRON_KEY, Request, environ_key_for_header, normalize_request,
+                               should_preserve_original_header_name)
+
 _applied = False
 RECEIPT_LENGTH = 185
 REQUEST_ID_LENGTH = 52
@@ -99,16 +104,10 @@ def request(method: str, url: str, headers: list[tuple[str, str]], body: bytes) 
     """The request moto's ``normalize_request`` makes of a botocore request with these parts (the
     same WSGI environ, key for key), built without werkzeug's ``EnvironBuilder``. For the requests
     the broker admits (a body, a plain path, no query); anything else goes the original way."""
-    from moto.core.request import (PRESERVED_HEADER_NAMES_ENVIRON_KEY, Request, environ_key_for_header,
-                                   normalize_request, should_preserve_original_header_name)
-
     parts = urlsplit(url)
     headers = [(key, value) for key, value in headers if key.lower() != "transfer-encoding"]  # as moto drops it
     if not body or parts.query or parts.fragment or not _SIMPLE_HOST.match(parts.netloc) \
             or int(parts.netloc.partition(":")[2] or 0) > 65535 or not _SIMPLE_PATH.match(parts.path):
-        from botocore.awsrequest import AWSPreparedRequest
-        from botocore.compat import HTTPHeaders
-
         http_headers = HTTPHeaders()
         for key, value in headers:
             http_headers[key] = value

@@ -45,13 +45,22 @@ def send(sock: socket.socket, message: dict[str, Any], timeout: float | None = S
         try:  # the buffer has room nearly always: wait only when it is full
             sent = sock.send(frame, socket.MSG_DONTWAIT if deadline is not None else 0)
         except (BlockingIOError, InterruptedError):
-            left = None if deadline is None else deadline - time.monotonic()
-            if (left is not None and left <= 0) or not select.select([], [sock], [], left)[1]:
+            if not _ready(sock, deadline, writing=True):
                 raise ChannelTimeout("the other side stopped reading") from None
             continue
         except OSError as exc:
             raise ChannelClosed(str(exc)) from exc
         frame = frame[sent:]
+
+
+def _ready(sock: socket.socket, deadline: float | None, writing: bool) -> bool:
+    """Wait until ``sock`` can be written (or read) again; False once ``deadline`` has passed."""
+    left = None if deadline is None else deadline - time.monotonic()
+    if left is not None and left <= 0:
+        return False
+    watched = [sock]
+    readable, writable, _ = select.select([] if writing else watched, watched if writing else [], [], left)
+    return bool(writable if writing else readable)
 
 
 def _read_exactly(sock: socket.socket, n: int, deadline: float | None) -> bytes:
@@ -60,8 +69,7 @@ def _read_exactly(sock: socket.socket, n: int, deadline: float | None) -> bytes:
         try:  # what the other side sent is usually there already: wait only when it is not
             chunk = sock.recv(min(n, 1 << 20), socket.MSG_DONTWAIT if deadline is not None else 0)
         except (BlockingIOError, InterruptedError):
-            left = None if deadline is None else deadline - time.monotonic()
-            if (left is not None and left <= 0) or not select.select([sock], [], [], left)[0]:
+            if not _ready(sock, deadline, writing=False):
                 raise ChannelTimeout() from None
             continue
         except (ConnectionResetError, OSError) as exc:

@@ -10,10 +10,9 @@ import json
 import sys
 
 tried = []
-JSON = "application/x-amz-json-1.0"
 
 
-def attempt(label, sqs, tamper, call):
+def attempt(label, sqs, call, tamper=lambda request: None):
     def hook(request, **_):
         tamper(request)
 
@@ -28,8 +27,8 @@ def attempt(label, sqs, tamper, call):
 
 def body(request, data):
     request.data = data
-    request.headers.replace_header("Content-Length", str(len(data))) if "Content-Length" in request.headers \
-        else None
+    if "Content-Length" in request.headers:
+        request.headers.replace_header("Content-Length", str(len(data)))
 
 
 def signed(sqs):
@@ -56,7 +55,7 @@ def raw(url, headers, data):
     return text
 
 
-def twice(sqs, url, name, value, data):
+def twice(sqs, name, value, data):
     headers = signed(sqs)
     headers[name] = value
     return lambda: raw(sqs.meta.endpoint_url + "/", headers, data)
@@ -78,19 +77,17 @@ def create_queue(sqs, queue_name, visibility_timeout=30, retention_period=86400)
     url = sqs.create_queue(QueueName="smuggle")["QueueUrl"]
     packed = gzip.compress(json.dumps({"QueueUrl": url, "MessageBody": "unpacked"}).encode())
     query = f"Action=SendMessage&QueueUrl={url}&MessageBody=via-query".encode()
-    attempt("two content types", sqs, lambda r: None,
-            twice(sqs, url, "content-type", "application/x-www-form-urlencoded", query))
-    attempt("Content_Encoding", sqs, header("Content_Encoding", "gzip", packed),
-            lambda: sqs.send_message(QueueUrl=url, MessageBody="x"))
-    attempt("Content-Encodıng", sqs, header("Content-Encod\u0131ng", "gzip", packed),
-            lambda: sqs.send_message(QueueUrl=url, MessageBody="x"))
-    attempt("second target", sqs, header("X_Amz_Target", "AmazonSQS.DeleteMessage"),
-            lambda: sqs.send_message(QueueUrl=url, MessageBody="x"))
-    attempt("target twice", sqs, lambda r: None, twice(sqs, url, "x-amz-target", "AmazonSQS.SendMessage",
-                                                       json.dumps({"QueueUrl": url, "MessageBody": "y"}).encode()))
-    attempt("action in the body", sqs, lambda r: None,
-            lambda: sqs.send_message(QueueUrl=url, MessageBody="x&Action=ListQueues&y"))
-    attempt("user info", sqs, user_info, lambda: sqs.list_queues())
+    attempt("two content types", sqs, twice(sqs, "content-type", "application/x-www-form-urlencoded", query))
+    attempt("Content_Encoding", sqs, lambda: sqs.send_message(QueueUrl=url, MessageBody="x"),
+            header("Content_Encoding", "gzip", packed))
+    attempt("Content-Encodıng", sqs, lambda: sqs.send_message(QueueUrl=url, MessageBody="x"),
+            header("Content-Encod\u0131ng", "gzip", packed))
+    attempt("second target", sqs, lambda: sqs.send_message(QueueUrl=url, MessageBody="x"),
+            header("X_Amz_Target", "AmazonSQS.DeleteMessage"))
+    attempt("target twice", sqs, twice(sqs, "x-amz-target", "AmazonSQS.SendMessage",
+                                       json.dumps({"QueueUrl": url, "MessageBody": "y"}).encode()))
+    attempt("action in the body", sqs, lambda: sqs.send_message(QueueUrl=url, MessageBody="x&Action=ListQueues&y"))
+    attempt("user info", sqs, lambda: sqs.list_queues(), user_info)
     left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     tried.append(("what reached the queue", "refused" if not left else "answered", [m["Body"] for m in left]))
     raise RuntimeError(json.dumps(tried))
