@@ -4,6 +4,7 @@ connection it gets. Needs rabbitmq-server (``.ci/run`` installs it) or BROKERLAB
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -390,6 +391,35 @@ def test_a_class_run_removes_what_a_stopped_childs_tests_held_on_the_broker(tmp_
     assert "timed out" in (tmp_path / "out" / "grades.csv").read_text()
     assert set(admin.vhosts()) <= vhosts, "a stopped child's virtual hosts outlived the run"
     assert set(admin.users()) <= users, "a stopped child's users outlived the run"
+
+
+@needs_broker
+def test_a_class_run_hands_a_students_virtual_hosts_on_clean(tmp_path, endpoint):
+    """A class run passes the virtual hosts a finished student's grading used to the next one
+    instead of making new ones; whatever a test left there (a queue holding a message, an
+    exchange, a binding between built-in exchanges) never reaches a later test, of the same
+    student or of the next, and nothing outlives the run."""
+    klass = tmp_path / "class"
+    for student in ("a-first", "b-next"):
+        (klass / student).mkdir(parents=True)
+        shutil.copy(BOUNDARY / "amqp_leftovers.py", klass / student / "amqp_producer.py")
+    admin = Admin(endpoint)
+    vhosts, users = set(admin.vhosts()), set(admin.users())
+    env = {**os.environ, "TMPDIR": str(tmp_path), "BROKERLAB_AMQP_URL": endpoint.amqp_url(""),
+           "BROKERLAB_AMQP_MANAGEMENT_URL": endpoint.management_url}
+    done = subprocess.run([sys.executable, "-m", "grader", "grade-all", str(klass), "--out", str(tmp_path / "out"),
+                           "--jobs", "1", "--quiet"], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    said = {}
+    for line in (tmp_path / "out" / "results.jsonl").open():
+        row = json.loads(line)
+        said[row["student_id"]] = "\n".join(t.get("output") or "" for t in row["exercises"]["amqp_producer"]["tests"])
+    used = {student: set(re.findall(r"^vhost: (\S+)$", text, re.M)) for student, text in said.items()}
+    assert all(text.count("left: a queue, an exchange, a binding") >= 3 for text in said.values()), said
+    assert used["a-first"] & used["b-next"], "the next student's tests got virtual hosts of their own, not passed on"
+    assert not any("found:" in text for text in said.values()), said
+    assert set(admin.vhosts()) <= vhosts, "virtual hosts outlived the run"
+    assert set(admin.users()) <= users, "users outlived the run"
 
 
 def _beam_of(keeper: int) -> int | None:

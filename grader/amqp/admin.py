@@ -16,7 +16,7 @@ import queue
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import quote, urlsplit
 
 from grader.amqp.node import Endpoint
@@ -182,7 +182,12 @@ class Leases:
     never reaches the next test as an error.
     """
 
-    def __init__(self, endpoint: Endpoint, ahead: int = 2, prefix: str | None = None) -> None:
+    AHEAD = 2
+
+    def __init__(self, endpoint: Endpoint, ahead: int = AHEAD, prefix: str | None = None,
+                 stock: Iterable[Lease] = ()) -> None:
+        """``stock``: clean leases another process handed over (``close(keep=True)`` made them),
+        taken before any new one is made."""
         self.endpoint = endpoint
         self.ahead = ahead
         self._ready: queue.Queue[Lease | BaseException] = queue.Queue()
@@ -193,8 +198,13 @@ class Leases:
         self._coming = 0  # leases being made or recycled, or ready
         self._lent: dict[str, Lease] = {}
         self._lock = threading.Lock()
+        self._keep = False
+        self._kept: list[Lease] = []
         self._thread.start()
-        for _ in range(ahead):
+        stock = list(stock)
+        for lease in stock:
+            self._order("adopt", Lease(lease.vhost, lease.user, lease.password))
+        for _ in range(ahead - len(stock)):
             self._order("create", self._new())
 
     def _new(self, vhost: str | None = None) -> Lease:
@@ -205,7 +215,7 @@ class Leases:
         return Lease(vhost or name, name, secrets.token_urlsafe(16))
 
     def _order(self, action: str, lease: Lease) -> None:
-        if action in ("create", "recycle"):
+        if action in ("create", "recycle", "adopt"):
             with self._lock:
                 self._coming += 1
         self._work.put((action, lease))
@@ -231,13 +241,18 @@ class Leases:
             full = self._coming > self.ahead
         self._order("delete" if full else "recycle", lease)
 
-    def close(self) -> None:
-        """Delete every virtual host and user made here, then stop the thread."""
+    def close(self, keep: bool = False) -> list[Lease]:
+        """Stop the thread. Every virtual host and user made or adopted here is deleted; with
+        ``keep``, the clean ones (emptied, new passwords, no connection) are returned instead,
+        for the next process of the run to adopt."""
         for lease in list(self._lent.values()):
             self._work.put(("delete", lease))
         self._lent.clear()
+        self._keep = keep
         self._work.put(None)
         self._thread.join(timeout=30)
+        kept, self._kept = self._kept, []
+        return kept
 
     def _run(self) -> None:
         admin = Admin(self.endpoint)
@@ -247,7 +262,10 @@ class Leases:
                 if job is None:
                     while not self._ready.empty():
                         left = self._ready.get_nowait()
-                        if isinstance(left, Lease):
+                        if isinstance(left, Lease) and self._keep:
+                            _disconnect(left)
+                            self._kept.append(left)
+                        elif isinstance(left, Lease):
                             self._delete(admin, left)
                     return
                 action, lease = job
@@ -258,6 +276,13 @@ class Leases:
                     try:
                         lease = self._recycle(admin, lease)
                     except Exception:  # whatever the test left: a new virtual host instead
+                        self._delete(admin, lease)
+                        lease = self._new()
+                        action = "create"
+                if action == "adopt":
+                    try:
+                        lease.connection = _connect(self.endpoint, lease.vhost)
+                    except Exception:  # gone, or the broker refuses it: a new virtual host instead
                         self._delete(admin, lease)
                         lease = self._new()
                         action = "create"

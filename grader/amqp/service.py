@@ -13,7 +13,7 @@ import os
 import secrets
 import threading
 
-from grader.amqp.admin import Lease, Leases
+from grader.amqp.admin import Admin, Lease, Leases
 from grader.amqp.node import BrokerUnavailable, Endpoint, Node, find_server, from_environment
 
 _lock = threading.Lock()
@@ -21,12 +21,16 @@ _node: Node | None = None
 _external: Endpoint | None = None
 _failure: str | None = None
 _leases: dict[int, Leases] = {}
+_admins: dict[int, Admin] = {}
+_stock: list[Lease] = []  # clean leases handed down by a class run's parent: this process takes them first
+_passed: list[Lease] | None = None  # in a class run's child: the clean leases it passes back at its end
 RUN_TAG = secrets.token_hex(3)  # the same in every fork of the run: names who made a virtual host
+RUN_PREFIX = f"bl-{RUN_TAG}-"  # every virtual host (and user) of the run's processes
 
 
 def lease_prefix(pid: int) -> str:
     """What the names of the virtual hosts (and users) the run's process ``pid`` makes start with."""
-    return f"bl-{RUN_TAG}-{pid}-"
+    return f"{RUN_PREFIX}{pid}-"
 
 
 def available() -> bool:
@@ -73,9 +77,41 @@ def lease() -> Lease:
     with _lock:
         if pid not in _leases:
             _leases.clear()  # a fork's copy of its parent's preparer has no thread: never use it
-            _leases[pid] = Leases(ready, prefix=lease_prefix(pid))
+            _leases[pid] = Leases(ready, prefix=lease_prefix(pid), stock=_stock)
+            _stock.clear()
         leases = _leases[pid]
     return leases.take()
+
+
+def admin() -> Admin:
+    """This process's connection to the management API, for the tests' verdicts (main thread):
+    one for every test instead of a new one each."""
+    pid = os.getpid()
+    if _admins.get(pid) is None:
+        _admins.clear()  # a fork's copy of its parent's connection shares its socket: never use it
+        _admins[pid] = Admin(endpoint())
+    return _admins[pid]
+
+
+def hand_down(leases: list[Lease]) -> None:
+    """Before a fork: the clean virtual hosts (and their users) the child takes before making any."""
+    _stock[:] = leases
+
+
+def handed() -> int:
+    """How many clean leases to hand a child: as many as its preparer holds (ready and lent)."""
+    return Leases.AHEAD + 1
+
+
+def pass_on() -> None:
+    """In a class run's child: at the end of its grading its clean leases are kept (``passed``)
+    for the parent to hand to the next child, instead of being deleted and made again."""
+    global _passed
+    _passed = []
+
+
+def passed() -> list[Lease]:
+    return list(_passed or [])
 
 
 def give_back(lease: Lease) -> None:
@@ -84,11 +120,37 @@ def give_back(lease: Lease) -> None:
         leases.give_back(lease)
 
 
-def release_leases() -> None:
-    """Remove this process's prepared and used virtual hosts (a grading run's end)."""
+def release_leases(keep: bool = False) -> list[Lease]:
+    """Remove this process's prepared and used virtual hosts (a grading run's end); with
+    ``keep``, return the clean ones instead, for a class run's next child."""
+    keep = keep or _passed is not None
+    unused = list(_stock) if keep else []
+    if not keep:
+        discard(_stock)
+    _stock.clear()
     leases = _leases.pop(os.getpid(), None)
-    if leases is not None:
-        leases.close()
+    kept = unused + (leases.close(keep) if leases is not None else [])
+    if _passed is not None:
+        _passed.extend(kept)
+    return kept
+
+
+def discard(leases: list[Lease]) -> None:
+    """Delete these virtual hosts and users (a class run's stock at its end, or what a stopped
+    child was handed). Never raises: the run goes on."""
+    if not leases or (_node is None and _external is None):
+        return
+    try:
+        from grader.amqp.admin import Admin
+
+        admin = Admin(endpoint(timeout=5.0))
+        try:
+            for lease in leases:
+                admin.delete_vhost(lease.vhost, lease.user)
+        finally:
+            admin.close()
+    except Exception:  # noqa: BLE001 - the broker going away takes them with it
+        pass
 
 
 def forget(pid: int) -> None:

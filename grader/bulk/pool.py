@@ -32,7 +32,7 @@ import time
 import traceback
 import warnings
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -67,6 +67,7 @@ class _Job:
     started: float
     tmp: Path
     buffer: bytearray
+    leases: list[Any] = field(default_factory=list)  # the clean virtual hosts it was handed
 
 
 def default_jobs() -> int:
@@ -148,6 +149,14 @@ def scratch_root() -> str | None:
     return shm
 
 
+def _a_lease(entry: Any) -> bool:
+    """A passed-back lease as this run's children name them: (virtual host, its user, password)."""
+    from grader.amqp import service
+
+    return (isinstance(entry, list) and len(entry) == 3 and all(isinstance(x, str) and 0 < len(x) < 200 for x in entry)
+            and entry[0] == entry[1] and entry[0].startswith(service.RUN_PREFIX))
+
+
 def blank(template: SubmissionResult, status: str, reason: str) -> SubmissionResult:
     """Every exercise of ``template`` at 0, each test saying ``reason``: the class's maximum, no points."""
     exercises: dict[str, ExerciseResult] = {}
@@ -175,6 +184,7 @@ class Pool:
         self._template: SubmissionResult | None = None
         self._making_template = False
         self._running: dict[int, _Job] = {}
+        self._stock: list[Any] = []  # clean virtual hosts passed back by finished children, for the next ones
         self._debug = bool(os.environ.get("BROKERLAB_DEBUG"))
         self._parent = os.getpid()
 
@@ -211,6 +221,11 @@ class Pool:
         for job in list(self._running.values()):
             self._kill(job)
         self._running.clear()
+        if self._stock:
+            from grader.amqp import service
+
+            service.discard(self._stock)
+            self._stock = []
         if self.grader is not None:
             self.grader.close()
             self.grader = None
@@ -304,12 +319,45 @@ class Pool:
         tmp = Path(tempfile.mkdtemp(prefix="job-", dir=self.tmp))
         os.chmod(tmp, 0o711)
         read_fd, write_fd = os.pipe()
+        leases = self._hand_down()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_fd)
             self._child(student, write_fd, tmp)
         os.close(write_fd)
-        return _Job(student, pid, read_fd, time.monotonic(), tmp, bytearray())
+        if leases:
+            from grader.amqp import service
+
+            service.hand_down([])
+        return _Job(student, pid, read_fd, time.monotonic(), tmp, bytearray(), leases)
+
+    def _hand_down(self) -> list[Any]:
+        """The clean virtual hosts the next child takes first (a finished child's, passed back):
+        making and deleting them for every student cost the broker more than its tests did."""
+        if not self._stock:
+            return []
+        from grader.amqp import service
+
+        leases, self._stock = self._stock[:service.handed()], self._stock[service.handed():]
+        service.hand_down(leases)
+        return leases
+
+    def _take_back(self, job: _Job, payload: dict[str, Any]) -> None:
+        """Keep the clean virtual hosts a child that ended well passed back (only names this
+        run's children make), for the next children; more than they can use are deleted."""
+        from grader.amqp import service
+        from grader.amqp.admin import Lease
+
+        passed = payload.get("leases")
+        back = [Lease(*entry) for entry in passed if _a_lease(entry)] if isinstance(passed, list) else []
+        names = {lease.vhost for lease in back}
+        service.discard([lease for lease in job.leases if lease.vhost not in names])
+        job.leases = []
+        self._stock.extend(back)
+        room = self.jobs * service.handed()
+        if len(self._stock) > room:
+            service.discard(self._stock[room:])
+            del self._stock[room:]
 
     def _child(self, student: Student, write_fd: int, tmp: Path) -> None:
         code = 0
@@ -329,7 +377,13 @@ class Pool:
                 os.close(null)
             tempfile.tempdir = str(tmp)
             os.environ["TMPDIR"] = str(tmp)
+            if self.rabbitmq:
+                from grader.amqp import service
+
+                service.pass_on()
             payload = {"result": self._grade(student).to_json_dict()}
+            if self.rabbitmq:
+                payload["leases"] = [[x.vhost, x.user, x.password] for x in service.passed()]
         except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
             payload = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-4000:]}
             code = 1
@@ -362,8 +416,9 @@ class Pool:
         _, status, usage = os.wait4(job.pid, 0)
         seconds = time.monotonic() - job.started
         remove_tree(job.tmp)
-        if os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0:
-            self._forget_on_broker(job.pid)
+        ended_well = not os.WIFSIGNALED(status) and os.WEXITSTATUS(status) == 0
+        if not ended_well:
+            self._forget_on_broker(job)
         maxrss = int(usage.ru_maxrss)
         how = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
                else f"exit status {os.WEXITSTATUS(status)}")
@@ -372,10 +427,14 @@ class Pool:
             if not isinstance(payload, dict):
                 raise TypeError("not an object")
             if "result" in payload:
+                if self.rabbitmq and ended_well:
+                    self._take_back(job, payload)
                 return Outcome(job.student, SubmissionResult.from_json_dict(payload["result"]), seconds, maxrss)
             note = f"{payload.get('error')}\n{str(payload.get('traceback', ''))[-4000:]}"
         except Exception as exc:  # noqa: BLE001 - whatever the child sent, this student gets a row
             note = f"the grading process ended without a result ({how}; {type(exc).__name__})"
+        if ended_well and job.leases:  # exited without passing its leases back: they may hold anything
+            self._forget_on_broker(job)
         return Outcome(job.student, self._blank(GRADER_ERROR, FAULT), seconds, maxrss, note.strip())
 
     def _overflow(self, job: _Job) -> Outcome:
@@ -405,14 +464,17 @@ class Pool:
         except OSError:
             pass
         remove_tree(job.tmp)
-        self._forget_on_broker(job.pid)
+        self._forget_on_broker(job)
 
-    def _forget_on_broker(self, pid: int) -> None:
-        """A child that was killed or crashed never removed its virtual hosts and users: remove them."""
+    def _forget_on_broker(self, job: _Job) -> None:
+        """A child that was killed or crashed never removed its virtual hosts and users, nor passed
+        back those it was handed: remove them all."""
         if self.rabbitmq:
             from grader.amqp import service
 
-            service.forget(pid)
+            service.discard(job.leases)
+            job.leases = []
+            service.forget(job.pid)
 
     def _blank(self, status: str, reason: str) -> SubmissionResult:
         try:

@@ -127,7 +127,6 @@ class AmqpWorld:
         self.relay: Relay | None = None
         self._slept = 0.0
         self._t0 = time.monotonic()
-        self._admin: Admin | None = None
         self._connection: Any = None
         self._channel: Any = None
         self._opened: list[Any] = []
@@ -190,9 +189,7 @@ class AmqpWorld:
     # the grader's connection ------------------------------------------------------------------------
     @property
     def admin(self) -> Admin:
-        if self._admin is None:
-            self._admin = Admin(self.endpoint)
-        return self._admin
+        return service.admin()
 
     @property
     def channel(self) -> Any:
@@ -312,8 +309,6 @@ class AmqpWorld:
             except Exception:  # the connection broke: the lease's preparer makes a new one
                 pass
         self._connection = self._channel = None
-        if self._admin is not None:
-            self._admin.close()
         service.give_back(self.lease)
 
     def __enter__(self) -> "AmqpWorld":
