@@ -208,7 +208,7 @@ def main() -> int:
         children_cpu = (cpu1.children_user - cpu0.children_user) + (cpu1.children_system - cpu0.children_system)
 
         print(f"submissions        {args.n} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))})")
-        print(f"jobs               {args.jobs or default_jobs()} on {os.cpu_count()} cores")
+        print(f"jobs               {args.jobs or default_jobs(rabbitmq=args.track == 'all')} on {os.cpu_count()} cores")
         print(f"wall time          {elapsed:.1f} s")
         print(f"per submission     {elapsed / args.n:.3f} s  (target 0.250 s)")
         parent_cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)

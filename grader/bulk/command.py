@@ -69,7 +69,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_sandbox_option(parser)
     add_seed_option(parser)
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
-                        help=f"grade N submissions at once (default: one more than the cores, {default_jobs()})")
+                        help=f"grade N submissions at once (default: one more than the cores, {default_jobs()}; "
+                             f"two more, {default_jobs(rabbitmq=True)}, for a class with AMQP files)")
     parser.add_argument("--student", action="extend", nargs="+", metavar="ID", default=[],
                         help="regrade just these students (their ids as in SOURCE)")
     parser.add_argument("--force", action="store_true", help="regrade every student, even those already graded")
