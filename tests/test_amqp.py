@@ -374,8 +374,11 @@ def test_what_a_test_leaves_on_the_broker_never_reaches_the_next_test(tmp_path, 
 @needs_broker
 def test_a_class_run_removes_what_a_stopped_childs_tests_held_on_the_broker(tmp_path, endpoint):
     """On an instructor's broker (which outlives the run): a student whose grading is stopped at
-    the run's time limit, mid-test (a consumer that spins), leaves no virtual host and no user."""
+    the run's time limit, mid-test (a consumer that spins), leaves no virtual host and no user,
+    neither those its grading made nor those the classmate graded before it passed on."""
     klass = tmp_path / "class"
+    (klass / "a-before").mkdir(parents=True)
+    shutil.copy(SOLUTIONS / "amqp_producer.py", klass / "a-before" / "amqp_producer.py")
     (klass / "slow").mkdir(parents=True)
     shutil.copy(SOLUTIONS / "amqp_producer.py", klass / "slow" / "amqp_producer.py")
     spin = "\n\ndef consume_messages(*args, **kwargs):\n    while True:\n        pass\n"
@@ -385,8 +388,8 @@ def test_a_class_run_removes_what_a_stopped_childs_tests_held_on_the_broker(tmp_
     env = {**os.environ, "TMPDIR": str(tmp_path), "BROKERLAB_AMQP_URL": endpoint.amqp_url(""),
            "BROKERLAB_AMQP_MANAGEMENT_URL": endpoint.management_url}
     done = subprocess.run([sys.executable, "-m", "grader", "grade-all", str(klass), "--out", str(tmp_path / "out"),
-                           "--timeout", "3", "--quiet"], capture_output=True, text=True, timeout=600, env=env,
-                          cwd=ROOT)
+                           "--timeout", "5", "--jobs", "1", "--quiet"], capture_output=True, text=True, timeout=600,
+                          env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "timed out" in (tmp_path / "out" / "grades.csv").read_text()
     assert set(admin.vhosts()) <= vhosts, "a stopped child's virtual hosts outlived the run"
