@@ -425,6 +425,30 @@ def test_a_class_run_hands_a_students_virtual_hosts_on_clean(tmp_path, endpoint)
     assert set(admin.users()) <= users, "users outlived the run"
 
 
+@needs_broker
+def test_a_classmate_graded_after_a_poisoner_in_its_virtual_hosts_keeps_full_marks(tmp_path, endpoint):
+    """The classmate graded next gets the virtual hosts a hostile student's tests filled with the
+    exercises' own names declared the wrong way (exclusive, auto-delete, bound to amq.topic, with
+    messages and consumers), built-in exchanges bound to one another and an open transaction: the
+    reference solutions still earn every AMQP point."""
+    klass = tmp_path / "class"
+    (klass / "a-poisoner").mkdir(parents=True)
+    (klass / "b-classmate").mkdir(parents=True)
+    for name in ("amqp_producer.py", "amqp_consumer.py", "amqp_routing.py"):
+        shutil.copy(BOUNDARY / "amqp_kitchen_sink.py", klass / "a-poisoner" / name)
+        shutil.copy(SOLUTIONS / name, klass / "b-classmate" / name)
+    env = {**os.environ, "TMPDIR": str(tmp_path), "BROKERLAB_AMQP_URL": endpoint.amqp_url(""),
+           "BROKERLAB_AMQP_MANAGEMENT_URL": endpoint.management_url}
+    done = subprocess.run([sys.executable, "-m", "grader", "grade-all", str(klass), "--out", str(tmp_path / "out"),
+                           "--jobs", "1", "--quiet"], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    rows = {json.loads(line)["student_id"]: json.loads(line) for line in (tmp_path / "out" / "results.jsonl").open()}
+    assert "SINK" in rows["a-poisoner"]["exercises"]["amqp_routing"]["tests"][0]["output"]  # the attack ran
+    for exercise in ("amqp_producer", "amqp_consumer", "amqp_routing"):
+        graded = rows["b-classmate"]["exercises"][exercise]
+        assert graded["score"] == graded["max_score"], [t for t in graded["tests"] if not t["passed"]]
+
+
 def _beam_of(keeper: int) -> int | None:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
