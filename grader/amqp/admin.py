@@ -179,7 +179,8 @@ class Leases:
     listing after the test finds however they were made) and its user gets a new random password;
     so nothing of a test, and no credential it saw, reaches the next. A virtual host that cannot be
     emptied (or holds too much to empty quickly) is deleted and a new one made: what a test left
-    never reaches the next test as an error.
+    never reaches the next test as an error. A class run's child ends with ``close(keep=True)``:
+    its clean virtual hosts go to the next child (``stock``) instead of being deleted and made again.
     """
 
     AHEAD = 2

@@ -120,19 +120,19 @@ def give_back(lease: Lease) -> None:
         leases.give_back(lease)
 
 
-def release_leases(keep: bool = False) -> list[Lease]:
-    """Remove this process's prepared and used virtual hosts (a grading run's end); with
-    ``keep``, return the clean ones instead, for a class run's next child."""
-    keep = keep or _passed is not None
-    unused = list(_stock) if keep else []
+def release_leases() -> None:
+    """Remove this process's prepared and used virtual hosts (a grading run's end); in a class
+    run's child (``pass_on``), keep the clean ones instead, handed down ones it never took
+    included, for the parent to hand to the next child."""
+    keep = _passed is not None
     if not keep:
         discard(_stock)
+    unused = list(_stock) if keep else []
     _stock.clear()
     leases = _leases.pop(os.getpid(), None)
-    kept = unused + (leases.close(keep) if leases is not None else [])
+    kept = leases.close(keep) if leases is not None else []
     if _passed is not None:
-        _passed.extend(kept)
-    return kept
+        _passed.extend(unused + kept)
 
 
 def discard(leases: list[Lease]) -> None:
@@ -141,8 +141,6 @@ def discard(leases: list[Lease]) -> None:
     if not leases or (_node is None and _external is None):
         return
     try:
-        from grader.amqp.admin import Admin
-
         admin = Admin(endpoint(timeout=5.0))
         try:
             for lease in leases:
@@ -159,8 +157,6 @@ def forget(pid: int) -> None:
     if _node is None and _external is None:
         return
     try:
-        from grader.amqp.admin import Admin
-
         admin = Admin(endpoint(timeout=5.0))
         try:
             prefix = lease_prefix(pid)

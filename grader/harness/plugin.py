@@ -94,7 +94,7 @@ class GradingPlugin:
             self._mock = None
         from grader.amqp import service
 
-        service.release_leases()  # the run's virtual hosts and users go with it (a forked child exits next)
+        service.release_leases()  # the run's virtual hosts and users go with it (in a class run: to the next child)
         self.space.close()
         self.space = None
 
