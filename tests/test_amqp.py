@@ -228,6 +228,41 @@ def test_the_relay_admits_only_the_tests_vhost_and_one_connection(endpoint):
         admin.delete_vhost("relay-test", "relay-user")
 
 
+@needs_broker
+def test_pipelined_gets_are_each_labelled_with_their_own_no_ack(endpoint):
+    """basic.get is answered in the order a channel sent it: a client that sends a get that
+    acknowledges and one that does not, before either answer, holds the first delivery
+    unacknowledged and not the second (the log once labelled both with the last get's no_ack)."""
+    import pika
+    from pika import spec
+
+    admin = Admin(endpoint)
+    admin.create_vhost("relay-gets", "relay-gets", "pw")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    log = Log()
+    relay = Relay(listener, (endpoint.host, endpoint.amqp_port), "relay-gets", log).start()
+    try:
+        url = f"amqp://relay-gets:pw@127.0.0.1:{listener.getsockname()[1]}/relay-gets"
+        connection = pika.BlockingConnection(pika.URLParameters(url))
+        channel = connection.channel()
+        channel.queue_declare("q")
+        for body in (b"held", b"auto", b"held-too"):
+            channel.basic_publish("", "q", body)
+        for no_ack in (False, True, False, True):  # the last finds the queue empty
+            channel._impl._send_method(spec.Basic.Get(queue="q", no_ack=no_ack))
+        deadline = time.monotonic() + 5
+        while len(log.broker("basic.get-ok")) + len(log.broker("basic.get-empty")) < 4 and time.monotonic() < deadline:
+            connection.process_data_events(time_limit=0.05)
+        assert [d.body for d in log.deliveries()] == [b"held", b"auto", b"held-too"]
+        assert sorted(d.body for d in log.unsettled()) == [b"held", b"held-too"]
+        connection.close()
+    finally:
+        relay.close()
+        admin.delete_vhost("relay-gets", "relay-gets")
+
+
 @needs_server
 def test_the_node_listens_on_loopback_only_and_leaves_nothing_after_stop():
     node = Node()

@@ -21,6 +21,7 @@ import socket
 import struct
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -237,7 +238,7 @@ class Relay:
         self._readers = {"client": FrameReader(client_side=True), "broker": FrameReader(client_side=False)}
         self._client_bytes = 0
         self._declares = 0
-        self._no_ack_gets: dict[int, bool] = {}
+        self._gets: dict[int, deque[bool]] = {}  # per channel, the no_ack of each basic.get not answered yet
         self._wake_r, self._wake_w = os.pipe()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="brokerlab-relay", daemon=True)
@@ -418,9 +419,14 @@ class Relay:
                 self._cut(f"more than {DECLARE_LIMIT} declarations and bindings in one test")
                 return False
         if source == "client" and frame.name == "basic.get":
-            self._no_ack_gets[frame.channel] = bool(args.get("no_ack"))
-        if source == "broker" and frame.name == "basic.get-ok":
-            args["_no_ack"] = self._no_ack_gets.get(frame.channel, False)
+            self._gets.setdefault(frame.channel, deque()).append(bool(args.get("no_ack")))
+        if source == "broker" and frame.name in ("basic.get-ok", "basic.get-empty"):
+            asked = self._gets.get(frame.channel)  # the broker answers a channel's gets in the order sent
+            no_ack = asked.popleft() if asked else False
+            if frame.name == "basic.get-ok":
+                args["_no_ack"] = no_ack
+        if frame.name == "channel.close-ok" or (source == "broker" and frame.name == "channel.close"):
+            self._gets.pop(frame.channel, None)  # what a channel the broker closed asked is never answered
         self.log.add(source, frame.name, frame.channel, args, frame.properties, frame.body)
         return True
 
