@@ -465,13 +465,15 @@ def test_a_classmate_graded_after_a_poisoner_in_its_virtual_hosts_keeps_full_mar
     """The classmate graded next gets the virtual hosts a hostile student's tests filled with the
     exercises' own names declared the wrong way (exclusive, auto-delete, bound to amq.topic, with
     messages and consumers), built-in exchanges bound to one another and an open transaction: the
-    reference solutions still earn every AMQP point."""
+    reference solutions still earn every AMQP point (and the student graded after them was in the
+    same virtual hosts: they were passed on)."""
     klass = tmp_path / "class"
-    (klass / "a-poisoner").mkdir(parents=True)
-    (klass / "b-classmate").mkdir(parents=True)
+    for student in ("a-poisoner", "b-classmate", "c-witness"):
+        (klass / student).mkdir(parents=True)
     for name in ("amqp_producer.py", "amqp_consumer.py", "amqp_routing.py"):
         shutil.copy(BOUNDARY / "amqp_kitchen_sink.py", klass / "a-poisoner" / name)
         shutil.copy(SOLUTIONS / name, klass / "b-classmate" / name)
+    shutil.copy(BOUNDARY / "amqp_leftovers.py", klass / "c-witness" / "amqp_producer.py")  # says where it was
     env = {**os.environ, "TMPDIR": str(tmp_path), "BROKERLAB_AMQP_URL": endpoint.amqp_url(""),
            "BROKERLAB_AMQP_MANAGEMENT_URL": endpoint.management_url}
     done = subprocess.run([sys.executable, "-m", "grader", "grade-all", str(klass), "--out", str(tmp_path / "out"),
@@ -479,9 +481,36 @@ def test_a_classmate_graded_after_a_poisoner_in_its_virtual_hosts_keeps_full_mar
     assert done.returncode == 0, done.stderr
     rows = {json.loads(line)["student_id"]: json.loads(line) for line in (tmp_path / "out" / "results.jsonl").open()}
     assert "SINK" in rows["a-poisoner"]["exercises"]["amqp_routing"]["tests"][0]["output"]  # the attack ran
+    said = {student: "\n".join(t.get("output") or "" for e in row["exercises"].values() for t in e["tests"])
+            for student, row in rows.items()}
+    poisoned = set(re.findall(r"^SINK \S+ \S+ (\S+) ", said["a-poisoner"], re.M))
+    witnessed = set(re.findall(r"^vhost: (\S+)$", said["c-witness"], re.M))
+    assert poisoned & witnessed, "the virtual hosts were not passed on from student to student"
     for exercise in ("amqp_producer", "amqp_consumer", "amqp_routing"):
         graded = rows["b-classmate"]["exercises"][exercise]
         assert graded["score"] == graded["max_score"], [t for t in graded["tests"] if not t["passed"]]
+
+
+def test_a_fork_that_fails_hands_nobody_the_virtual_hosts_it_was_to_get(tmp_path, monkeypatch):
+    """No process left for a child: the clean virtual hosts go back to the stock, and the next
+    child (a fork that works) is not handed them too from what the failed fork left behind."""
+    from grader.amqp.admin import Lease
+    from grader.bulk.pool import Pool
+    from grader.bulk.sources import Student
+
+    pool = Pool(jobs=1, rabbitmq=True)
+    pool.tmp, pool.grader = tmp_path, object()
+    stock = [Lease(f"{service.RUN_PREFIX}x-{i}", f"{service.RUN_PREFIX}x-{i}", "pw") for i in range(4)]
+    pool._stock = list(stock)
+
+    def no_process() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_process)
+    with pytest.raises(OSError):
+        pool._fork(Student("s", tmp_path))
+    assert pool._stock == stock
+    assert service._stock == [] and service._tag is None
 
 
 def _beam_of(keeper: int) -> int | None:

@@ -113,7 +113,9 @@ class Admin:
             self.request("DELETE", f"/api/bindings/{v}/e/{quote(binding['source'], safe='')}/{kind}/"
                                    f"{quote(binding['destination'], safe='')}/"
                                    f"{quote(binding['properties_key'], safe='')}", ok=(200, 204, 404))
-        if deleted and (self.request("GET", f"/api/queues/{v}?columns=name") or self.bindings(vhost)):
+        if deleted and (self.request("GET", f"/api/queues/{v}?columns=name") or self.bindings(vhost)
+                        or any(e["name"] and not e["name"].startswith("amq.")
+                               for e in self.request("GET", f"/api/exchanges/{v}?columns=name"))):
             raise AdminError(f"virtual host {vhost} could not be emptied")
 
     def new_password(self, user: str, password: str) -> None:
@@ -187,8 +189,8 @@ class Leases:
 
     def __init__(self, endpoint: Endpoint, ahead: int = AHEAD, prefix: str | None = None,
                  stock: Iterable[Lease] = ()) -> None:
-        """``stock``: clean leases another process handed over (``close(keep=True)`` made them),
-        taken before any new one is made."""
+        """``stock``: leases another process handed over (``close(keep=True)`` kept them), taken
+        before any new one is made; each is emptied and given a new password first, as after a test."""
         self.endpoint = endpoint
         self.ahead = ahead
         self._ready: queue.Queue[Lease | BaseException] = queue.Queue()
@@ -204,7 +206,7 @@ class Leases:
         self._thread.start()
         stock = list(stock)
         for lease in stock:
-            self._order("adopt", Lease(lease.vhost, lease.user, lease.password))
+            self._order("recycle", Lease(lease.vhost, lease.user, lease.password))
         for _ in range(ahead - len(stock)):
             self._order("create", self._new())
 
@@ -216,7 +218,7 @@ class Leases:
         return Lease(vhost or name, name, secrets.token_urlsafe(16))
 
     def _order(self, action: str, lease: Lease) -> None:
-        if action in ("create", "recycle", "adopt"):
+        if action in ("create", "recycle"):
             with self._lock:
                 self._coming += 1
         self._work.put((action, lease))
@@ -253,7 +255,7 @@ class Leases:
         self._work.put(None)
         self._thread.join(timeout=30)
         kept, self._kept = self._kept, []
-        return kept
+        return [] if self._thread.is_alive() else kept  # still at work: none is surely clean
 
     def _run(self) -> None:
         admin = Admin(self.endpoint)
@@ -277,13 +279,6 @@ class Leases:
                     try:
                         lease = self._recycle(admin, lease)
                     except Exception:  # whatever the test left: a new virtual host instead
-                        self._delete(admin, lease)
-                        lease = self._new()
-                        action = "create"
-                if action == "adopt":
-                    try:
-                        lease.connection = _connect(self.endpoint, lease.vhost)
-                    except Exception:  # gone, or the broker refuses it: a new virtual host instead
                         self._delete(admin, lease)
                         lease = self._new()
                         action = "create"

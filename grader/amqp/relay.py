@@ -425,8 +425,8 @@ class Relay:
             no_ack = asked.popleft() if asked else False
             if frame.name == "basic.get-ok":
                 args["_no_ack"] = no_ack
-        if frame.name == "channel.close-ok" or (source == "broker" and frame.name == "channel.close"):
-            self._gets.pop(frame.channel, None)  # what a channel the broker closed asked is never answered
+        if source == "broker" and frame.name in CHANNEL_CLOSED:
+            self._gets.pop(frame.channel, None)  # the broker answers nothing more on that channel
         self.log.add(source, frame.name, frame.channel, args, frame.properties, frame.body)
         return True
 

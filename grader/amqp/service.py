@@ -24,13 +24,15 @@ _leases: dict[int, Leases] = {}
 _admins: dict[int, Admin] = {}
 _stock: list[Lease] = []  # clean leases handed down by a class run's parent: this process takes them first
 _passed: list[Lease] | None = None  # in a class run's child: the clean leases it passes back at its end
+_tag: str | None = None  # in a class run's child: what names its virtual hosts (a pid can come back)
 RUN_TAG = secrets.token_hex(3)  # the same in every fork of the run: names who made a virtual host
 RUN_PREFIX = f"bl-{RUN_TAG}-"  # every virtual host (and user) of the run's processes
 
 
-def lease_prefix(pid: int) -> str:
-    """What the names of the virtual hosts (and users) the run's process ``pid`` makes start with."""
-    return f"{RUN_PREFIX}{pid}-"
+def lease_prefix(owner: int | str) -> str:
+    """What the names of the virtual hosts (and users) a process of the run makes start with: its
+    tag from the class run's parent (``hand_down``), else its pid."""
+    return f"{RUN_PREFIX}{owner}-"
 
 
 def available() -> bool:
@@ -77,7 +79,7 @@ def lease() -> Lease:
     with _lock:
         if pid not in _leases:
             _leases.clear()  # a fork's copy of its parent's preparer has no thread: never use it
-            _leases[pid] = Leases(ready, prefix=lease_prefix(pid), stock=_stock)
+            _leases[pid] = Leases(ready, prefix=lease_prefix(_tag or pid), stock=_stock)
             _stock.clear()
         leases = _leases[pid]
     return leases.take()
@@ -93,9 +95,12 @@ def admin() -> Admin:
     return _admins[pid]
 
 
-def hand_down(leases: list[Lease]) -> None:
-    """Before a fork: the clean virtual hosts (and their users) the child takes before making any."""
+def hand_down(leases: list[Lease], tag: str | None = None) -> None:
+    """Before a fork: the clean virtual hosts (and their users) the child takes before making any,
+    and the tag that names those it makes (``forget(tag)`` finds them); after it, nothing."""
+    global _tag
     _stock[:] = leases
+    _tag = tag
 
 
 def handed() -> int:
@@ -124,15 +129,14 @@ def release_leases() -> None:
     """Remove this process's prepared and used virtual hosts (a grading run's end); in a class
     run's child (``pass_on``), keep the clean ones instead, handed down ones it never took
     included, for the parent to hand to the next child."""
-    keep = _passed is not None
-    if not keep:
-        discard(_stock)
-    unused = list(_stock) if keep else []
+    unused, leases = list(_stock), _leases.pop(os.getpid(), None)
     _stock.clear()
-    leases = _leases.pop(os.getpid(), None)
-    kept = leases.close(keep) if leases is not None else []
-    if _passed is not None:
-        _passed.extend(unused + kept)
+    if _passed is None:
+        discard(unused)
+        if leases is not None:
+            leases.close()
+    else:
+        _passed.extend(unused + (leases.close(keep=True) if leases is not None else []))
 
 
 def discard(leases: list[Lease]) -> None:
@@ -151,17 +155,18 @@ def discard(leases: list[Lease]) -> None:
         pass
 
 
-def forget(pid: int) -> None:
-    """Delete what the run's process ``pid`` left on the broker: its virtual hosts and users (it
-    was killed, so its preparer never cleared them). Never raises: the run goes on."""
+def forget(owner: int | str, keep: frozenset[str] | set[str] = frozenset()) -> None:
+    """Delete what the run's process ``owner`` (its tag or pid) made and left on the broker, but
+    ``keep``: its virtual hosts and users (it was killed, so its preparer never cleared them, or
+    it could not clear them in time). Never raises: the run goes on."""
     if _node is None and _external is None:
         return
     try:
         admin = Admin(endpoint(timeout=5.0))
         try:
-            prefix = lease_prefix(pid)
+            prefix = lease_prefix(owner)
             for name in {*admin.vhosts(), *admin.users()}:  # a lease's user is named as its virtual host
-                if name.startswith(prefix):
+                if name.startswith(prefix) and name not in keep:
                     admin.delete_vhost(name, name)
         finally:
             admin.close()

@@ -23,6 +23,7 @@ import gc
 import importlib
 import json
 import os
+import secrets
 import select
 import selectors
 import signal
@@ -67,6 +68,7 @@ class _Job:
     started: float
     tmp: Path
     buffer: bytearray
+    tag: str = ""  # names the virtual hosts it makes (service.lease_prefix)
     leases: list[Any] = field(default_factory=list)  # the clean virtual hosts it was handed
 
 
@@ -320,18 +322,27 @@ class Pool:
         assert self.tmp is not None and self.grader is not None
         tmp = Path(tempfile.mkdtemp(prefix="job-", dir=self.tmp))
         os.chmod(tmp, 0o711)
-        read_fd, write_fd = os.pipe()
-        leases = self._hand_down()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(read_fd)
-            self._child(student, write_fd, tmp)
-        os.close(write_fd)
-        if leases:
-            from grader.amqp import service
+        from grader.amqp import service
 
-            service.hand_down([])
-        return _Job(student, pid, read_fd, time.monotonic(), tmp, bytearray(), leases)
+        read_fd, write_fd = os.pipe()
+        tag, leases = secrets.token_hex(4), self._hand_down()
+        try:
+            if self.rabbitmq:
+                service.hand_down(leases, tag)
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                os.close(read_fd)
+                self._child(student, write_fd, tmp)
+        except OSError:
+            self._stock[:0] = leases
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
+        finally:  # in this process only: the next fork gets its own
+            if self.rabbitmq:
+                service.hand_down([])
+        os.close(write_fd)
+        return _Job(student, pid, read_fd, time.monotonic(), tmp, bytearray(), tag, leases)
 
     def _hand_down(self) -> list[Any]:
         """The clean virtual hosts the next child takes first (a finished child's, passed back):
@@ -341,7 +352,6 @@ class Pool:
         from grader.amqp import service
 
         leases, self._stock = self._stock[:service.handed()], self._stock[service.handed():]
-        service.hand_down(leases)
         return leases
 
     def _take_back(self, job: _Job, payload: dict[str, Any]) -> None:
@@ -354,8 +364,10 @@ class Pool:
         back = [Lease(*entry) for entry in passed if _a_lease(entry)] if isinstance(passed, list) else []
         names = {lease.vhost for lease in back}
         service.discard([lease for lease in job.leases if lease.vhost not in names])
+        service.forget(job.tag, keep=names)  # what it made and could not clear in time
         job.leases = []
-        self._stock.extend(back)
+        held = {lease.vhost for lease in self._stock} | {x.vhost for j in self._running.values() for x in j.leases}
+        self._stock.extend(lease for lease in back if lease.vhost not in held)  # never two holders of one
         room = self.jobs * service.handed()
         if len(self._stock) > room:
             service.discard(self._stock[room:])
@@ -476,7 +488,7 @@ class Pool:
 
             service.discard(job.leases)
             job.leases = []
-            service.forget(job.pid)
+            service.forget(job.tag)
 
     def _blank(self, status: str, reason: str) -> SubmissionResult:
         try:
