@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from grader.errors import UserError
+from grader.machine import cores
 
 SERVER_CANDIDATES = ("/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/sbin/rabbitmq-server")
 EPMD_CANDIDATES = ("/usr/bin/epmd", "/usr/lib/erlang/bin/epmd")
@@ -82,11 +83,7 @@ def schedulers() -> int:
     rest; with one scheduler per core the node's schedulers contend with them and with each other
     for the same cores: on 2 cores the node took 0.63-0.84 CPU-s per submission of a class run
     with two schedulers, 0.49-0.54 with one (interleaved runs)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // 2)
+    return max(1, cores() // 2)
 
 
 def _memory_folder() -> str | None:
@@ -186,6 +183,7 @@ class Node:
             "log.file.level = warning",
             "",
         ]))
+        count = schedulers()
         env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
             "HOME": str(home),
@@ -200,7 +198,7 @@ class Node:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.folder / "enabled_plugins"),
             "RABBITMQ_PLUGINS_EXPAND_DIR": str(self.folder / "plugins-expand"),
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"-kernel inet_dist_use_interface {{127,0,0,1}} "
-                                                  f"+S {schedulers()}:{schedulers()}",
+                                                  f"+S {count}:{count}",
         }
         (self.folder / "rabbitmq-env.conf").write_text("")
         return env

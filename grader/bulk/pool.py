@@ -37,8 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from grader.amqp import service
+from grader.amqp.admin import Lease
 from grader.bulk.cleanup import remove_stale, remove_tree
 from grader.bulk.sources import Student
+from grader.machine import cores
 from grader.results import ExerciseResult, Status, SubmissionResult, TestResult
 
 DEFAULT_TIMEOUT = 120.0
@@ -69,7 +72,7 @@ class _Job:
     tmp: Path
     buffer: bytearray
     tag: str = ""  # names the virtual hosts it makes (service.lease_prefix)
-    leases: list[Any] = field(default_factory=list)  # the clean virtual hosts it was handed
+    leases: list[Lease] = field(default_factory=list)  # the clean virtual hosts it was handed
 
 
 def default_jobs(rabbitmq: bool = False) -> int:
@@ -78,11 +81,7 @@ def default_jobs(rabbitmq: bool = False) -> int:
     (on 2 cores, 3 jobs grade a class about 17% faster than 2, and 4 no faster than 3). Two more
     with RabbitMQ: a job then also waits on the broker, and on the broker's real timeouts (on 2
     cores, 4 jobs graded an AMQP class 5-14% faster than 3 in interleaved runs)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores) + (2 if rabbitmq else 1)
+    return cores() + (2 if rabbitmq else 1)
 
 
 def warm_up() -> None:
@@ -155,8 +154,6 @@ def scratch_root() -> str | None:
 
 def _a_lease(entry: Any) -> bool:
     """A passed-back lease as this run's children name them: (virtual host, its user, password)."""
-    from grader.amqp import service
-
     return (isinstance(entry, list) and len(entry) == 3 and all(isinstance(x, str) and 0 < len(x) < 200 for x in entry)
             and entry[0] == entry[1] and entry[0].startswith(service.RUN_PREFIX))
 
@@ -188,7 +185,7 @@ class Pool:
         self._template: SubmissionResult | None = None
         self._making_template = False
         self._running: dict[int, _Job] = {}
-        self._stock: list[Any] = []  # clean virtual hosts passed back by finished children, for the next ones
+        self._stock: list[Lease] = []  # clean virtual hosts passed back by finished children, for the next ones
         self._debug = bool(os.environ.get("BROKERLAB_DEBUG"))
         self._parent = os.getpid()
 
@@ -226,8 +223,6 @@ class Pool:
             self._kill(job)
         self._running.clear()
         if self._stock:
-            from grader.amqp import service
-
             service.discard(self._stock)
             self._stock = []
         if self.grader is not None:
@@ -322,8 +317,6 @@ class Pool:
         assert self.tmp is not None and self.grader is not None
         tmp = Path(tempfile.mkdtemp(prefix="job-", dir=self.tmp))
         os.chmod(tmp, 0o711)
-        from grader.amqp import service
-
         read_fd, write_fd = os.pipe()
         tag, leases = secrets.token_hex(4), self._hand_down()
         try:
@@ -344,22 +337,16 @@ class Pool:
         os.close(write_fd)
         return _Job(student, pid, read_fd, time.monotonic(), tmp, bytearray(), tag, leases)
 
-    def _hand_down(self) -> list[Any]:
+    def _hand_down(self) -> list[Lease]:
         """The clean virtual hosts the next child takes first (a finished child's, passed back):
         making and deleting them for every student cost the broker more than its tests did."""
-        if not self._stock:
-            return []
-        from grader.amqp import service
-
-        leases, self._stock = self._stock[:service.handed()], self._stock[service.handed():]
+        count = service.handed()
+        leases, self._stock = self._stock[:count], self._stock[count:]
         return leases
 
     def _take_back(self, job: _Job, payload: dict[str, Any]) -> None:
         """Keep the clean virtual hosts a child that ended well passed back (only names this
         run's children make), for the next children; more than they can use are deleted."""
-        from grader.amqp import service
-        from grader.amqp.admin import Lease
-
         passed = payload.get("leases")
         back = [Lease(*entry) for entry in passed if _a_lease(entry)] if isinstance(passed, list) else []
         names = {lease.vhost for lease in back}
@@ -392,8 +379,6 @@ class Pool:
             tempfile.tempdir = str(tmp)
             os.environ["TMPDIR"] = str(tmp)
             if self.rabbitmq:
-                from grader.amqp import service
-
                 service.pass_on()
             payload = {"result": self._grade(student).to_json_dict()}
             if self.rabbitmq:
@@ -447,7 +432,7 @@ class Pool:
             note = f"{payload.get('error')}\n{str(payload.get('traceback', ''))[-4000:]}"
         except Exception as exc:  # noqa: BLE001 - whatever the child sent, this student gets a row
             note = f"the grading process ended without a result ({how}; {type(exc).__name__})"
-        if ended_well and job.leases:  # exited without passing its leases back: they may hold anything
+        if ended_well:  # exited without passing its leases back: they may hold anything
             self._forget_on_broker(job)
         return Outcome(job.student, self._blank(GRADER_ERROR, FAULT), seconds, maxrss, note.strip())
 
@@ -484,8 +469,6 @@ class Pool:
         """A child that was killed or crashed never removed its virtual hosts and users, nor passed
         back those it was handed: remove them all."""
         if self.rabbitmq:
-            from grader.amqp import service
-
             service.discard(job.leases)
             job.leases = []
             service.forget(job.tag)
